@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from corehub.api.deps import Service, SettingsDep
+from corehub.api.views import event_view, task_view
+from corehub.errors import InvalidInput
+from corehub.schemas import (
+    BulkRunRequest,
+    BulkRunResponse,
+    EventView,
+    RunTaskRequest,
+    TaskPage,
+    TaskView,
+)
+from corehub.service import SubmitRequest
+from corehub.store import TaskFilter, TaskStatus
+
+router = APIRouter(tags=["tasks"])
+
+
+def _submit_request(body: RunTaskRequest) -> SubmitRequest:
+    return SubmitRequest(
+        task_name=body.task_name,
+        kwargs=body.kwargs,
+        args=body.args,
+        queue=body.queue,
+        priority=body.priority,
+        max_attempts=body.max_attempts,
+        idempotency_key=body.idempotency_key,
+    )
+
+
+@router.post("/tasks/run", status_code=202)
+def run_task(body: RunTaskRequest, service: Service) -> TaskView:
+    """Accept a task: 202 once its row is committed; it is published right after."""
+    return task_view(service.submit(_submit_request(body)))
+
+
+@router.post("/tasks/bulk", status_code=202)
+def run_tasks(body: BulkRunRequest, service: Service) -> BulkRunResponse:
+    """Accept many tasks in one transaction: all are stored, or none (on any invalid one)."""
+    records = service.submit_many([_submit_request(t) for t in body.tasks])
+    return BulkRunResponse(task_ids=[r.id for r in records])
+
+
+@router.get("/tasks")
+def list_tasks(
+    service: Service,
+    settings: SettingsDep,
+    status: Annotated[
+        list[str] | None, Query(description="status, repeat or comma-separate")
+    ] = None,
+    task_name: str | None = None,
+    created_since: datetime | None = None,
+    created_until: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> TaskPage:
+    """Submitted tasks, newest first, with cursor pagination."""
+    flt = TaskFilter(
+        statuses=_statuses(status),
+        name=task_name,
+        created_since=_utc(created_since),
+        created_until=_utc(created_until),
+    )
+    page = service.list(flt, limit=limit or settings.api.page_size, cursor=cursor)
+    return TaskPage(items=[task_view(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/tasks/{task_id}")
+def get_task(task_id: str, service: Service) -> TaskView:
+    return task_view(service.get(task_id))
+
+
+@router.get("/status/{task_id}")
+def get_status(task_id: str, service: Service) -> TaskView:
+    """Alias of `GET /tasks/{id}`."""
+    return task_view(service.get(task_id))
+
+
+@router.get("/tasks/{task_id}/events")
+def task_events(task_id: str, service: Service, after: int = 0) -> list[EventView]:
+    """The task's event log, oldest first; `after` resumes from an event id."""
+    return [event_view(e) for e in service.events(task_id, after=after)]
+
+
+def _statuses(raw: list[str] | None) -> tuple[TaskStatus, ...]:
+    names = [s.strip() for item in raw or [] for s in item.split(",") if s.strip()]
+    try:
+        return tuple(TaskStatus(n) for n in names)
+    except ValueError:
+        known = ", ".join(s.value for s in TaskStatus)
+        raise InvalidInput(f"unknown status in {names}; known: {known}") from None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

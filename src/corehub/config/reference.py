@@ -1,0 +1,39 @@
+"""The configuration table of the README, generated from the settings model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from corehub.config.settings import Settings
+
+
+def rows(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(yaml key, env name, default, description) for every leaf setting."""
+    out: list[tuple[str, str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            out += rows(nested, key + ".")
+            continue
+        env = "COREHUB_" + key.replace(".", "__").upper()
+        out.append((key, env, _default(field), field.description or ""))
+    return out
+
+
+def _default(field: FieldInfo) -> str:
+    value = field.get_default(call_default_factory=True)
+    if value == "" and field.description and "empty means" in field.description:
+        return "(SQLite in data_dir)"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table() -> str:
+    lines = ["| key (`corehub.yaml`) | environment | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{k}` | `{e}` | `{d}` | {m} |" for k, e, d, m in rows()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,62 @@
+"""The Celery app built from settings, with one Celery task per registered task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from corehub.engine.context import EngineContext
+from corehub.engine.execution import run_delivery
+from corehub.registry import TaskSpec
+
+
+class CorehubCelery(Celery):  # type: ignore[misc]
+    """A Celery app that carries the engine context its consumer and tasks need."""
+
+    context: EngineContext
+
+
+def create_celery(ctx: EngineContext) -> CorehubCelery:
+    settings = ctx.settings
+    app = CorehubCelery("corehub", broker=settings.broker.url, set_as_current=False)
+    app.context = ctx
+    transport_options: dict[str, Any] = {}
+    if settings.embedded_broker:
+        transport_options["polling_interval"] = settings.broker.polling_interval
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=settings.worker.prefetch_multiplier,
+        task_ignore_result=True,
+        task_store_errors_even_if_ignored=False,
+        task_default_queue=settings.tasks.default_queue,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_consumer="corehub.engine.consumer:Consumer",
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options,
+        enable_utc=True,
+    )
+    for spec in ctx.registry.tasks():
+        _register(app, spec)
+    return app
+
+
+def _register(app: CorehubCelery, spec: TaskSpec) -> None:
+    ctx = app.context
+
+    def run(self: Any, *args: Any, **kwargs: Any) -> None:
+        queue = (self.request.delivery_info or {}).get("routing_key")
+        run_delivery(ctx, spec, self.request.id, queue, args, kwargs)
+
+    run.__name__ = spec.task
+    run.__doc__ = spec.description
+    options: dict[str, Any] = {}
+    if spec.options.soft_time_limit:
+        options["soft_time_limit"] = spec.options.soft_time_limit
+    if spec.options.time_limit:
+        options["time_limit"] = spec.options.time_limit
+    app.task(name=spec.name, bind=True, shared=False, typing=False, **options)(run)

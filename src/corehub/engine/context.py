@@ -1,0 +1,23 @@
+"""What the worker side needs at hand: settings, the record and the catalogue."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from corehub.config import Settings
+from corehub.registry import Registry
+from corehub.store import TaskStore
+
+
+@dataclass
+class EngineContext:
+    settings: Settings
+    registry: Registry
+    store: TaskStore
+    hostname: str = field(default_factory=socket.gethostname)
+
+    def worker_name(self) -> str:
+        """Per process, because prefork children each hold their own leases."""
+        return f"{self.hostname}:{os.getpid()}"

@@ -1,0 +1,109 @@
+"""How one delivery of a task runs: claim by CAS, run the body, finish by CAS.
+
+The attempt is recorded before the body runs; a delivery that cannot claim (duplicate,
+already finished) changes nothing and runs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from corehub import jsoncodec
+from corehub.engine.context import EngineContext
+from corehub.registry import TaskSpec
+from corehub.store import ErrorClass, Lease, NewTask, Outcome, TaskStatus
+
+log = logging.getLogger("corehub.engine")
+ADOPTED = "received from a Celery client without a record; recorded at claim"
+
+
+def run_delivery(
+    ctx: EngineContext,
+    spec: TaskSpec,
+    task_id: str,
+    queue: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    lease = claim(ctx, spec, task_id, queue, args, kwargs)
+    if lease is None:
+        log.info(
+            "task %s %s: not claimable (duplicate or finished delivery); skipped",
+            spec.name,
+            task_id,
+        )
+        return
+    outcome = execute(ctx, spec, args, kwargs)
+    if not ctx.store.finish(lease, outcome):
+        log.warning("task %s %s: lost its lease; outcome dropped", spec.name, task_id)
+    elif outcome.status is TaskStatus.FAILURE:
+        log.warning(
+            "task %s %s failed: %s: %s",
+            spec.name,
+            task_id,
+            outcome.error_type,
+            outcome.error_message,
+        )
+
+
+def claim(
+    ctx: EngineContext,
+    spec: TaskSpec,
+    task_id: str,
+    queue: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Lease | None:
+    worker = ctx.worker_name()
+    lease = ctx.store.claim(task_id, worker)
+    if lease is not None:
+        return lease
+    new = NewTask(
+        id=task_id,
+        name=spec.name,
+        args=list(args),
+        kwargs=dict(kwargs),
+        queue=queue or ctx.settings.tasks.default_queue,
+        max_attempts=spec.options.max_attempts or ctx.settings.tasks.max_attempts,
+    )
+    if ctx.store.adopt(new, message=ADOPTED):
+        return ctx.store.claim(task_id, worker)
+    return None
+
+
+def execute(
+    ctx: EngineContext, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Outcome:
+    try:
+        value = spec.func(*args, **kwargs)
+    except Exception as exc:
+        return Outcome(
+            TaskStatus.FAILURE,
+            error_class=ErrorClass.EXCEPTION,
+            error_type=type(exc).__name__,
+            error_message=str(exc) or type(exc).__name__,
+            error_traceback=traceback.format_exc(),
+        )
+    return result_outcome(value, ctx.settings.tasks.max_result_bytes)
+
+
+def result_outcome(value: Any, limit: int) -> Outcome:
+    """Results are JSON and bounded; anything else fails the task with the reason."""
+    try:
+        encoded = jsoncodec.dumps(value)
+    except TypeError as exc:
+        return _invalid(f"the result is not JSON: {exc}")
+    if len(encoded) > limit:
+        return _invalid(f"the result is {len(encoded)} bytes; the limit is {limit}")
+    return Outcome(TaskStatus.SUCCESS, result=jsoncodec.loads(encoded))
+
+
+def _invalid(message: str) -> Outcome:
+    return Outcome(
+        TaskStatus.FAILURE,
+        error_class=ErrorClass.INVALID_RESULT,
+        error_type="InvalidResult",
+        error_message=message,
+    )

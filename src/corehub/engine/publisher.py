@@ -1,0 +1,50 @@
+"""Hands committed tasks to the broker. Failures are returned, never raised: the row is the
+promise, and the relay keeps it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from corehub.engine.app import CorehubCelery
+from corehub.store import TaskRecord
+
+log = logging.getLogger("corehub.engine")
+
+
+class CeleryPublisher:
+    def __init__(self, app: CorehubCelery, retries: int = 1) -> None:
+        self.app = app
+        self.retry_policy = {
+            "max_retries": retries,
+            "interval_start": 0.1,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        }
+
+    def publish(self, tasks: Sequence[TaskRecord]) -> list[str]:
+        done: list[str] = []
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for task in tasks:
+                    self.app.send_task(
+                        task.name,
+                        args=task.args,
+                        kwargs=task.kwargs,
+                        task_id=task.id,
+                        queue=task.queue,
+                        priority=task.priority or None,
+                        producer=producer,
+                        retry=True,
+                        retry_policy=self.retry_policy,
+                    )
+                    done.append(task.id)
+        except Exception as exc:
+            log.warning(
+                "broker publish failed after %d of %d tasks: %s: %s",
+                len(done),
+                len(tasks),
+                type(exc).__name__,
+                exc,
+            )
+        return done

@@ -1,0 +1,1 @@
+"""Built-in task modules; each sub-package is discovered by the registry."""

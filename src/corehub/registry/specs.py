@@ -1,0 +1,87 @@
+"""What the registry knows about a task: its callable, its options and its parameters."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from corehub.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Per-task defaults; a submit may override queue, priority and max_attempts."""
+
+    queue: str | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    kind: str
+    annotation: str | None
+    required: bool
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    module: str
+    task: str
+    func: Callable[..., Any]
+    options: TaskOptions
+    description: str
+    parameters: tuple[Parameter, ...]
+    signature: inspect.Signature = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.module}.{self.task}"
+
+    def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Raise `InvalidInput` unless the arguments bind to the function's signature."""
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidInput(
+                f"arguments do not match {self.name}{self.signature}: {exc}"
+            ) from None
+
+
+def describe(module: str, task: str, func: Callable[..., Any], options: TaskOptions) -> TaskSpec:
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        signature = inspect.signature(func)
+    doc = inspect.getdoc(func) or ""
+    return TaskSpec(
+        module=module,
+        task=task,
+        func=func,
+        options=options,
+        description=doc.strip().splitlines()[0] if doc.strip() else "",
+        parameters=tuple(_parameter(p) for p in signature.parameters.values()),
+        signature=signature,
+    )
+
+
+def _parameter(p: inspect.Parameter) -> Parameter:
+    annotation = None
+    if p.annotation is not inspect.Parameter.empty:
+        annotation = p.annotation if isinstance(p.annotation, str) else _type_name(p.annotation)
+    required = p.default is inspect.Parameter.empty and p.kind not in (
+        inspect.Parameter.VAR_POSITIONAL,
+        inspect.Parameter.VAR_KEYWORD,
+    )
+    default = None if p.default is inspect.Parameter.empty else p.default
+    return Parameter(p.name, p.kind.name.lower(), annotation, required, default)
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)

@@ -1,0 +1,61 @@
+"""Composition: settings in, every part wired. Entry points build one `Runtime` and use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from corehub.config import Settings
+from corehub.engine import CeleryPublisher, CorehubCelery, EngineContext, create_celery
+from corehub.registry import Registry, discover
+from corehub.scheduler import Relay, Scheduler
+from corehub.service import TaskService
+from corehub.store import Database, TaskStore
+from corehub.store.migrate import upgrade
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    store: TaskStore
+    registry: Registry
+    celery: CorehubCelery
+    publisher: CeleryPublisher | None
+    service: TaskService
+
+    def scheduler(self) -> Scheduler:
+        if self.publisher is None:
+            raise RuntimeError("a scheduler needs a publisher")
+        grace = timedelta(seconds=self.settings.scheduler.relay_grace_seconds)
+        relay = Relay(self.store, self.publisher, grace=grace)
+        return Scheduler(relay, tick_seconds=self.settings.scheduler.tick_seconds)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    publish: bool = True,
+    migrate: bool = True,
+    registry: Registry | None = None,
+) -> Runtime:
+    """`publish=False` leaves publishing to the relay (a CLI beside an embedded hub)."""
+    db = Database(
+        settings.database.url,
+        pool_size=settings.database.pool_size,
+        busy_timeout_ms=settings.database.busy_timeout_ms,
+        sqlite_synchronous=settings.database.sqlite_synchronous,
+    )
+    if migrate:
+        upgrade(db)
+    store = TaskStore(db)
+    registry = registry or discover(settings.modules)
+    celery = create_celery(EngineContext(settings, registry, store))
+    publisher = (
+        CeleryPublisher(celery, retries=settings.broker.publish_retries) if publish else None
+    )
+    service = TaskService(store, registry, publisher, settings)
+    return Runtime(settings, db, store, registry, celery, publisher, service)

@@ -1,0 +1,39 @@
+"""The outbox relay: accepted tasks that never reached the broker are published here."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from corehub.service import Publisher, publish_committed
+from corehub.store import TaskStore
+
+log = logging.getLogger("corehub.scheduler")
+
+
+class Relay:
+    def __init__(
+        self, store: TaskStore, publisher: Publisher, *, grace: timedelta, batch: int = 500
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.grace = grace
+        self.batch = batch
+
+    def run_once(self, *, grace: timedelta | None = None) -> int:
+        """Publish one batch of stranded tasks older than `grace`; returns how many."""
+        stranded = self.store.unpublished(
+            older_than=self.grace if grace is None else grace, limit=self.batch
+        )
+        if not stranded:
+            return 0
+        published = publish_committed(self.store, self.publisher, stranded)
+        log.info("relay published %d of %d stranded tasks", published, len(stranded))
+        return published
+
+    def drain(self, *, grace: timedelta | None = None) -> int:
+        """Publish batches until none is left or the broker refuses."""
+        total = 0
+        while (n := self.run_once(grace=grace)) > 0:
+            total += n
+        return total

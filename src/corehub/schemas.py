@@ -1,0 +1,123 @@
+"""The HTTP contract's bodies, shared by the API (which serves them) and the client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunTaskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_name: str = Field(min_length=1, max_length=200, examples=["echo_bot.echo"])
+    kwargs: dict[str, Any] = Field(default_factory=dict, examples=[{"text": "hello"}])
+    args: list[Any] = Field(default_factory=list)
+    queue: str | None = Field(None, max_length=100)
+    priority: int | None = Field(None, ge=0, le=255)
+    max_attempts: int | None = Field(None, ge=1, le=1000)
+    idempotency_key: str | None = Field(None, max_length=200)
+
+
+class BulkRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[RunTaskRequest] = Field(min_length=1, max_length=10_000)
+
+
+class TaskError(BaseModel):
+    error_class: str | None
+    type: str | None
+    message: str | None
+    traceback: str | None = None
+
+
+class TaskView(BaseModel):
+    task_id: str
+    task_name: str
+    status: str = Field(
+        description="scheduled | queued (pending) | started | retrying | success | failure | "
+        "dead | cancelled"
+    )
+    result: Any = None
+    error: str | None = Field(None, description="the error message of a failed task")
+    error_detail: TaskError | None = None
+    args: list[Any]
+    kwargs: dict[str, Any]
+    queue: str
+    priority: int
+    attempt: int
+    max_attempts: int
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+class TaskPage(BaseModel):
+    items: list[TaskView]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page")
+
+
+class BulkRunResponse(BaseModel):
+    task_ids: list[str]
+
+
+class EventView(BaseModel):
+    id: int
+    task_id: str
+    type: str
+    from_status: str | None
+    to_status: str | None
+    attempt: int
+    message: str | None
+    data: dict[str, Any] | None
+    created_at: datetime
+
+
+class ParameterView(BaseModel):
+    name: str
+    kind: str
+    annotation: str | None
+    required: bool
+    default: Any = None
+
+
+class TaskInfo(BaseModel):
+    name: str
+    module: str
+    task: str
+    description: str
+    parameters: list[ParameterView]
+    queue: str | None
+    priority: int
+    max_attempts: int | None
+    soft_time_limit: float | None
+    time_limit: float | None
+
+
+class ModuleView(BaseModel):
+    name: str
+    version: str
+    description: str
+    source: str
+    config: dict[str, Any]
+    heartbeat: dict[str, Any]
+    tasks: list[TaskInfo]
+
+
+class Ping(BaseModel):
+    status: str = "ok"
+    version: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None

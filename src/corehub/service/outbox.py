@@ -1,0 +1,37 @@
+"""Publish after commit, and remember what reached the broker so the relay can do the rest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from corehub.store import TaskRecord, TaskStore
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Sends due tasks to the broker; returns the ids that were handed over."""
+
+    def publish(self, tasks: Sequence[TaskRecord]) -> list[str]: ...
+
+
+def publish_committed(
+    store: TaskStore, publisher: Publisher | None, tasks: Sequence[TaskRecord]
+) -> int:
+    """Publish committed tasks and mark them; whatever fails stays for the relay."""
+    if publisher is None or not tasks:
+        return 0
+    published = publisher.publish(tasks)
+    if len(published) < len(tasks):
+        log.warning(
+            "%d of %d tasks not published; the relay will retry them",
+            len(tasks) - len(published),
+            len(tasks),
+        )
+    try:
+        store.mark_published(published)
+    except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
+        log.warning("could not mark %d tasks published: %s", len(published), exc)
+    return len(published)

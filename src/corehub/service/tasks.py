@@ -1,0 +1,89 @@
+"""Accepting and reading tasks: the rules every entry point (API, CLI, library) shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from corehub import jsoncodec
+from corehub.config import Settings
+from corehub.errors import InvalidInput, NotFound, PayloadTooLarge
+from corehub.registry import Registry
+from corehub.service.outbox import Publisher, publish_committed
+from corehub.store import EventRecord, NewTask, Page, TaskFilter, TaskRecord, TaskStore
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    task_name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    args: list[Any] = field(default_factory=list)
+    queue: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    idempotency_key: str | None = None
+    owner: str | None = None
+
+
+class TaskService:
+    def __init__(
+        self,
+        store: TaskStore,
+        registry: Registry,
+        publisher: Publisher | None,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.publisher = publisher
+        self.settings = settings
+
+    def prepare(self, req: SubmitRequest) -> NewTask:
+        """Check a request against the registry; nothing is stored if this raises."""
+        spec = self.registry.get(req.task_name)
+        spec.check_arguments(req.args, req.kwargs)
+        try:
+            size = len(jsoncodec.dumps([req.args, req.kwargs]))
+        except TypeError as exc:
+            raise InvalidInput(f"arguments are not JSON: {exc}") from None
+        if size > self.settings.api.max_body_bytes:
+            raise PayloadTooLarge(
+                f"arguments are {size} bytes; the limit is {self.settings.api.max_body_bytes}"
+            )
+        options = spec.options
+        return NewTask(
+            name=spec.name,
+            args=list(req.args),
+            kwargs=dict(req.kwargs),
+            queue=req.queue or options.queue or self.settings.tasks.default_queue,
+            priority=req.priority if req.priority is not None else options.priority,
+            max_attempts=req.max_attempts
+            or options.max_attempts
+            or self.settings.tasks.max_attempts,
+            idempotency_key=req.idempotency_key,
+            owner=req.owner,
+        )
+
+    def submit(self, req: SubmitRequest) -> TaskRecord:
+        return self.submit_many([req])[0]
+
+    def submit_many(self, reqs: Sequence[SubmitRequest]) -> list[TaskRecord]:
+        """All or nothing: every request is checked before one row is written."""
+        new = [self.prepare(r) for r in reqs]
+        records = self.store.create(new)
+        publish_committed(self.store, self.publisher, records)
+        return records
+
+    def get(self, task_id: str) -> TaskRecord:
+        record = self.store.get(task_id)
+        if record is None:
+            raise NotFound(f"no task with id {task_id!r}")
+        return record
+
+    def list(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
+        return self.store.list(flt, limit=limit, cursor=cursor)
+
+    def events(self, task_id: str, *, after: int = 0) -> list[EventRecord]:
+        self.get(task_id)
+        return self.store.events(task_id, after=after)

@@ -1,0 +1,119 @@
+"""Engines and units of work for SQLite and PostgreSQL: the only place connections are made."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.sql.elements import ColumnElement
+
+from corehub.errors import ConfigError
+
+
+def normalize_url(raw: str) -> URL:
+    """Accept the URLs people write (`postgresql://`, `postgres://`) and pick psycopg 3."""
+    try:
+        url = make_url(raw.replace("postgres://", "postgresql://", 1))
+    except Exception:
+        raise ConfigError([f"database.url [COREHUB_DATABASE__URL]: not a URL: {raw!r}"]) from None
+    if url.drivername in ("postgresql", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            [f"database.url [COREHUB_DATABASE__URL]: unsupported database {url.drivername!r}"]
+        )
+    return url
+
+
+class Database:
+    """One engine per process; `write()` and `read()` are the units of work."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        busy_timeout_ms: int = 5000,
+        sqlite_synchronous: str = "FULL",
+    ) -> None:
+        self.url = normalize_url(url)
+        self.dialect = self.url.get_backend_name()
+        self._pid = os.getpid()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(busy_timeout_ms, sqlite_synchronous)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+            )
+        self._writer = self.engine.execution_options(corehub_write=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def _sqlite_engine(self, busy_timeout_ms: int, synchronous: str) -> Engine:
+        path = self.url.database
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, decide when transactions begin.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A writer takes the lock up front so it waits on busy_timeout instead of
+            # failing when a read transaction would have to upgrade.
+            write = conn.get_execution_options().get("corehub_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _check_fork(self) -> None:
+        # Connections must never cross a fork (prefork pool children inherit the engine).
+        if os.getpid() != self._pid:
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction that commits on success and rolls back on error."""
+        self._check_fork()
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        self._check_fork()
+        with self.engine.connect() as conn:
+            yield conn
+
+    def now(self) -> datetime | ColumnElement[datetime]:
+        """The database's clock. SQLite is a local file, so its clock is this host's."""
+        if self.is_sqlite:
+            return datetime.now(UTC)
+        return func.statement_timestamp()
+
+    def ping(self) -> None:
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,51 @@
+"""Bring the schema to the newest revision; safe when several processes start at once."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from corehub.store.database import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+PG_LOCK_ID = 7_243_001
+
+
+def alembic_config(db: Database) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False))
+    return cfg
+
+
+def upgrade(db: Database) -> None:
+    """Run pending migrations under a lock (advisory lock on PostgreSQL, a file on SQLite)."""
+    cfg = alembic_config(db)
+    if db.is_sqlite:
+        lock_path = Path(str(db.url.database) + ".migrate.lock")
+        with lock_path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _run(db, cfg)
+        return
+    _run(db, cfg)
+
+
+def _run(db: Database, cfg: Config) -> None:
+    with db.engine.begin() as conn:
+        if not db.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_LOCK_ID})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def current_revision(db: Database) -> str | None:
+    with db.read() as conn:
+        try:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        except Exception:
+            return None
+    return row[0] if row else None

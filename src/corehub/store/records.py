@@ -1,0 +1,122 @@
+"""Plain values that cross the store's boundary: no session, no lazy loading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Row
+
+from corehub.store.states import ErrorClass, TaskStatus
+
+
+def new_task_id() -> str:
+    return str(uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task about to be accepted."""
+
+    name: str
+    queue: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_task_id)
+    priority: int = 0
+    max_attempts: int = 1
+    idempotency_key: str | None = None
+    owner: str | None = None
+    parent_id: str | None = None
+    pipeline_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: str
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    status: TaskStatus
+    queue: str
+    priority: int
+    attempt: int
+    max_attempts: int
+    worker: str | None
+    heartbeat_at: datetime | None
+    run_at: datetime | None
+    published_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    result: Any
+    error_class: str | None
+    error_type: str | None
+    error_message: str | None
+    error_traceback: str | None
+    idempotency_key: str | None
+    owner: str | None
+    parent_id: str | None
+    pipeline_run_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> TaskRecord:
+        values = row._asdict()
+        values.pop("lease_token", None)
+        values["status"] = TaskStatus(values["status"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    task_id: str
+    type: str
+    from_status: str | None
+    to_status: str | None
+    attempt: int
+    message: str | None
+    data: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> EventRecord:
+        return cls(**row._asdict())
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Proof that an attempt holds a task; finishing needs it."""
+
+    task_id: str
+    token: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended, as the engine reports it."""
+
+    status: TaskStatus
+    result: Any = None
+    error_class: ErrorClass | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    statuses: tuple[TaskStatus, ...] = ()
+    name: str | None = None
+    created_since: datetime | None = None
+    created_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[TaskRecord]
+    next_cursor: str | None

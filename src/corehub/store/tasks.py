@@ -1,0 +1,354 @@
+"""Every write to a task: one compare-and-set plus its event, in one transaction.
+
+A transition that finds the row in another state changes nothing and says so (returns
+None/False), which is how duplicate deliveries, zombies and races lose quietly.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from corehub.errors import Conflict, InvalidInput
+from corehub.store.database import Database
+from corehub.store.models import events_table as ev
+from corehub.store.models import tasks_table as t
+from corehub.store.records import (
+    EventRecord,
+    Lease,
+    NewTask,
+    Outcome,
+    Page,
+    TaskFilter,
+    TaskRecord,
+)
+from corehub.store.states import ErrorClass, TaskStatus
+
+S = TaskStatus
+TASK_COLUMNS = [c for c in t.c if c.name != "lease_token"]
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- accepting -------------------------------------------------------------------------
+
+    def create(self, tasks: Sequence[NewTask], *, message: str | None = None) -> list[TaskRecord]:
+        """Insert rows and their `queued` events in one transaction (accept = commit)."""
+        if not tasks:
+            return []
+        now = self.db.now()
+        rows = [_row(task, S.QUEUED) for task in tasks]
+        try:
+            with self.db.write() as conn:
+                stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
+                created = conn.execute(stmt, rows).all()
+                conn.execute(
+                    insert(ev).values(created_at=now),
+                    [_event(r.id, "queued", None, S.QUEUED, 0, message) for r in created],
+                )
+        except IntegrityError as exc:
+            raise Conflict("a task with this id or idempotency key already exists") from exc
+        by_id = {r.id: TaskRecord.from_row(r) for r in created}
+        return [by_id[task.id] for task in tasks]
+
+    def adopt(self, task: NewTask, *, message: str) -> bool:
+        """Insert a row for a message that arrived without one (a plain Celery client).
+
+        Returns False when the row already exists: the message then was ours or a duplicate.
+        """
+        now = self.db.now()
+        with self.db.write() as conn:
+            stmt = _insert_if_absent(self.db.dialect, _row(task, S.QUEUED, now)).returning(t.c.id)
+            if conn.execute(stmt).first() is None:
+                return False
+            _append(conn, now, task.id, "queued", None, S.QUEUED, 0, message)
+        return True
+
+    def mark_published(self, task_ids: Iterable[str]) -> None:
+        ids = list(task_ids)
+        if not ids:
+            return
+        with self.db.write() as conn:
+            conn.execute(update(t).where(t.c.id.in_(ids)).values(published_at=self.db.now()))
+
+    # -- running ---------------------------------------------------------------------------
+
+    def claim(self, task_id: str, worker: str) -> Lease | None:
+        """queued → started: takes a fresh lease and counts the attempt before the body runs."""
+        now = self.db.now()
+        token = str(uuid4())
+        with self.db.write() as conn:
+            row = conn.execute(
+                update(t)
+                .where(t.c.id == task_id, t.c.status == S.QUEUED)
+                .values(
+                    status=S.STARTED,
+                    attempt=t.c.attempt + 1,
+                    lease_token=token,
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                    updated_at=now,
+                )
+                .returning(t.c.attempt)
+            ).first()
+            if row is None:
+                return None
+            _append(conn, now, task_id, "started", S.QUEUED, S.STARTED, row.attempt, None)
+        return Lease(task_id, token, row.attempt)
+
+    def finish(self, lease: Lease, outcome: Outcome) -> bool:
+        """started → success|failure, only for the holder of the lease."""
+        now = self.db.now()
+        with self.db.write() as conn:
+            row = conn.execute(
+                update(t)
+                .where(t.c.id == lease.task_id, t.c.status == S.STARTED)
+                .where(t.c.lease_token == lease.token)
+                .values(
+                    status=outcome.status,
+                    lease_token=None,
+                    finished_at=now,
+                    updated_at=now,
+                    result=outcome.result,
+                    error_class=outcome.error_class,
+                    error_type=outcome.error_type,
+                    error_message=outcome.error_message,
+                    error_traceback=outcome.error_traceback,
+                )
+                .returning(t.c.id)
+            ).first()
+            if row is None:
+                _append(
+                    conn,
+                    now,
+                    lease.task_id,
+                    "fenced",
+                    None,
+                    None,
+                    lease.attempt,
+                    "the attempt lost its lease; its outcome was dropped",
+                )
+                return False
+            _append(
+                conn,
+                now,
+                lease.task_id,
+                outcome.status.value,
+                S.STARTED,
+                outcome.status,
+                lease.attempt,
+                outcome.error_message,
+            )
+        return True
+
+    def reject(self, task: NewTask, error_class: ErrorClass, message: str) -> bool:
+        """Fail a task that can never run here (unknown name, undecodable message).
+
+        Inserts a failed row if there is none, else fails a still-queued one; returns False if
+        the task was already past queued (the message was a duplicate).
+        """
+        now = self.db.now()
+        failure = {
+            "status": S.FAILURE,
+            "finished_at": now,
+            "updated_at": now,
+            "error_class": error_class,
+            "error_type": error_class,
+            "error_message": message,
+        }
+        with self.db.write() as conn:
+            stmt = _insert_if_absent(self.db.dialect, {**_row(task, S.FAILURE, now), **failure})
+            if conn.execute(stmt.returning(t.c.id)).first() is not None:
+                _append(conn, now, task.id, "failure", None, S.FAILURE, 0, message)
+                return True
+            row = conn.execute(
+                update(t)
+                .where(t.c.id == task.id, t.c.status == S.QUEUED)
+                .values(**failure)
+                .returning(t.c.attempt)
+            ).first()
+            if row is None:
+                return False
+            _append(conn, now, task.id, "failure", S.QUEUED, S.FAILURE, row.attempt, message)
+        return True
+
+    def requeue_orphans(self, reason: str) -> list[str]:
+        """started → queued for attempts whose worker is known to be gone; returns their ids."""
+        now = self.db.now()
+        with self.db.write() as conn:
+            rows = conn.execute(
+                update(t)
+                .where(t.c.status == S.STARTED)
+                .values(
+                    status=S.QUEUED,
+                    lease_token=None,
+                    worker=None,
+                    published_at=None,
+                    updated_at=now,
+                )
+                .returning(t.c.id, t.c.attempt)
+            ).all()
+            if rows:
+                conn.execute(
+                    insert(ev).values(created_at=now),
+                    [
+                        _event(r.id, "requeued", S.STARTED, S.QUEUED, r.attempt, reason)
+                        for r in rows
+                    ],
+                )
+        return [r.id for r in rows]
+
+    def forget_publications(self) -> int:
+        """Mark every queued task unpublished: an in-process broker lost them all on restart."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(t)
+                .where(t.c.status == S.QUEUED, t.c.published_at.is_not(None))
+                .values(published_at=None)
+            )
+        return result.rowcount
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(*TASK_COLUMNS).where(t.c.id == task_id)).first()
+        return TaskRecord.from_row(row) if row else None
+
+    def list(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
+        """Newest first, keyset-paginated on (created_at, id)."""
+        stmt = select(*TASK_COLUMNS).order_by(t.c.created_at.desc(), t.c.id.desc())
+        if flt.statuses:
+            stmt = stmt.where(t.c.status.in_(list(flt.statuses)))
+        if flt.name:
+            stmt = stmt.where(t.c.name == flt.name)
+        if flt.created_since:
+            stmt = stmt.where(t.c.created_at >= flt.created_since)
+        if flt.created_until:
+            stmt = stmt.where(t.c.created_at < flt.created_until)
+        if cursor:
+            at, last_id = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id))
+            )
+        with self.db.read() as conn:
+            rows = conn.execute(stmt.limit(limit + 1)).all()
+        items = [TaskRecord.from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+
+    def events(self, task_id: str, *, after: int = 0, limit: int = 1000) -> list[EventRecord]:
+        stmt = (
+            select(ev)
+            .where(ev.c.task_id == task_id, ev.c.id > after)
+            .order_by(ev.c.id)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [EventRecord.from_row(r) for r in conn.execute(stmt)]
+
+    def unpublished(self, *, older_than: timedelta, limit: int) -> list[TaskRecord]:
+        """Queued tasks that never reached the broker (oldest first): the relay's work."""
+        cutoff = self._cutoff(older_than)
+        stmt = (
+            select(*TASK_COLUMNS)
+            .where(t.c.published_at.is_(None), t.c.status == S.QUEUED, t.c.created_at <= cutoff)
+            .order_by(t.c.created_at)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
+
+    def _cutoff(self, age: timedelta) -> Any:
+        now = self.db.now()
+        if isinstance(now, datetime):
+            return now - age
+        return now - age  # SQL interval arithmetic on PostgreSQL
+
+    def delete_all(self) -> None:
+        """Testing and `db reset` only."""
+        with self.db.write() as conn:
+            conn.execute(delete(ev))
+            conn.execute(delete(t))
+
+
+def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": task.id,
+        "name": task.name,
+        "args": task.args,
+        "kwargs": task.kwargs,
+        "status": status,
+        "queue": task.queue,
+        "priority": task.priority,
+        "attempt": 0,
+        "max_attempts": task.max_attempts,
+        "idempotency_key": task.idempotency_key,
+        "owner": task.owner,
+        "parent_id": task.parent_id,
+        "pipeline_run_id": task.pipeline_run_id,
+    }
+    if now is not None:
+        row["created_at"] = row["updated_at"] = now
+    return row
+
+
+def _event(
+    task_id: str,
+    type_: str,
+    from_status: TaskStatus | None,
+    to_status: TaskStatus | None,
+    attempt: int,
+    message: str | None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "type": type_,
+        "from_status": from_status,
+        "to_status": to_status,
+        "attempt": attempt,
+        "message": message,
+        "data": data,
+    }
+
+
+def _append(
+    conn: Connection,
+    now: Any,
+    task_id: str,
+    type_: str,
+    from_status: TaskStatus | None,
+    to_status: TaskStatus | None,
+    attempt: int,
+    message: str | None,
+) -> None:
+    event = _event(task_id, type_, from_status, to_status, attempt, message)
+    conn.execute(insert(ev).values(created_at=now, **event))
+
+
+def _insert_if_absent(dialect: str, row: dict[str, Any]) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(t).values(**row).on_conflict_do_nothing(index_elements=["id"])
+
+
+def encode_cursor(at: datetime, task_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{task_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(at), task_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"invalid cursor {cursor!r}") from None
