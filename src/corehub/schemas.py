@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Mirrors corehub.store.states.TERMINAL (a test keeps them equal) so the client stays light.
+TERMINAL_STATUSES = frozenset({"success", "failure", "dead", "cancelled"})
+
 
 class RunTaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -33,7 +33,9 @@ class DatabaseSettings(BaseModel):
 
 
 class BrokerSettings(BaseModel):
-    url: str = Field("memory://", description="`memory://` (embedded), `redis://…` or `amqp://…`")
+    url: str = Field(
+        "memory://localhost/", description="`memory://` (embedded), `redis://…` or `amqp://…`"
+    )
     polling_interval: float = Field(
         0.005, gt=0, description="seconds between polls of the in-process broker"
     )

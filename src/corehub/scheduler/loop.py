@@ -49,6 +49,10 @@ class Scheduler:
                 log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
             self._stop.wait(self.tick_seconds)
 
+    def request_stop(self) -> None:
+        """Ask the loop to end after its current tick (safe from a signal handler)."""
+        self._stop.set()
+
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self.run, name="corehub-scheduler", daemon=True)
         self._thread.start()

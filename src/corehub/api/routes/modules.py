@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from corehub.api.deps import RegistryDep
-from corehub.api.views import module_view, task_info
 from corehub.schemas import ModuleView, TaskInfo
+from corehub.service.views import module_view, task_info
 
 router = APIRouter(tags=["modules"])
 

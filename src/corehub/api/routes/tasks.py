@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from corehub.api.deps import Service, SettingsDep
-from corehub.api.views import event_view, task_view
 from corehub.errors import InvalidInput
 from corehub.schemas import (
     BulkRunRequest,
@@ -17,6 +16,7 @@ from corehub.schemas import (
     TaskView,
 )
 from corehub.service import SubmitRequest
+from corehub.service.views import event_view, task_view
 from corehub.store import TaskFilter, TaskStatus
 
 router = APIRouter(tags=["tasks"])

@@ -1,0 +1,149 @@
+"""The long-running commands: the embedded hub and the split processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+
+from corehub.api import create_app
+from corehub.config import Settings
+from corehub.engine.embedded import EmbeddedWorker
+from corehub.errors import ConfigError, Unavailable
+from corehub.observability.logging import configure_logging
+from corehub.runtime import Runtime, build_runtime
+
+log = logging.getLogger("corehub")
+
+
+def serve_embedded(settings: Settings, host: str, port: int) -> None:
+    """API, worker threads and scheduler in one process, on SQLite and an in-process broker."""
+    configure_logging(settings.logging)
+    _check_port_free(host, port)
+    rt = build_runtime(settings)
+    worker = EmbeddedWorker(rt.celery, settings.worker.concurrency)
+    scheduler = rt.scheduler()
+    try:
+        if settings.embedded_broker:
+            _recover_embedded(rt)
+        worker.start()
+        scheduler.relay.drain(grace=timedelta(0))
+        scheduler.start_thread()
+        log.info(
+            "corehub %s serving on http://%s:%d (database %s)",
+            _version(),
+            host,
+            port,
+            rt.db.url.render_as_string(hide_password=True),
+        )
+        _serve_http(rt, host, port)
+    finally:
+        scheduler.stop()
+        worker.stop()
+        rt.close()
+        log.info("corehub stopped")
+
+
+def _recover_embedded(rt: Runtime) -> None:
+    """The in-process broker died with the last process: what it held is re-published."""
+    orphans = rt.store.requeue_orphans("the hub restarted while this attempt ran")
+    rt.store.forget_publications()
+    if orphans:
+        log.warning(
+            "requeued %d tasks whose attempts were running when the hub stopped", len(orphans)
+        )
+
+
+def serve_api(settings: Settings, host: str, port: int) -> None:
+    _require_shared_broker(settings, "api")
+    configure_logging(settings.logging)
+    _check_port_free(host, port)
+    rt = build_runtime(settings)
+    try:
+        _serve_http(rt, host, port)
+    finally:
+        rt.close()
+
+
+def run_worker(
+    settings: Settings,
+    extra_args: list[str],
+    *,
+    concurrency: int | None,
+    pool: str | None,
+    queues: str | None,
+    loglevel: str | None,
+) -> None:
+    _require_shared_broker(settings, "worker")
+    configure_logging(settings.logging)
+    rt = build_runtime(settings)
+    argv = [
+        "worker",
+        f"--concurrency={concurrency or settings.worker.concurrency}",
+        f"--pool={pool or settings.worker.pool}",
+        f"--queues={queues or ','.join(settings.worker.queues)}",
+        f"--loglevel={loglevel or settings.logging.level}",
+        "--without-gossip",
+        "--without-mingle",
+        *extra_args,
+    ]
+    rt.celery.worker_main(argv)
+
+
+def run_scheduler(settings: Settings) -> None:
+    _require_shared_broker(settings, "scheduler")
+    configure_logging(settings.logging)
+    rt = build_runtime(settings)
+    scheduler = rt.scheduler()
+
+    def stop(signum: int, _frame: Any) -> None:
+        scheduler.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("scheduler running (tick %.2fs)", settings.scheduler.tick_seconds)
+    try:
+        scheduler.run()
+    finally:
+        rt.close()
+
+
+def _serve_http(rt: Runtime, host: str, port: int) -> None:
+    config = uvicorn.Config(
+        create_app(rt.service),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+        lifespan="off",
+    )
+    uvicorn.Server(config).run()
+
+
+def _require_shared_broker(settings: Settings, what: str) -> None:
+    if settings.embedded_broker:
+        raise ConfigError(
+            [
+                f"broker.url [COREHUB_BROKER__URL]: `corehub {what}` needs a broker that other "
+                "processes reach (redis://… or amqp://…); for one process use `corehub up`"
+            ]
+        )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _version() -> str:
+    from corehub import __version__
+
+    return __version__

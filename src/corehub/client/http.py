@@ -1,0 +1,250 @@
+"""A typed client for the HTTP API, sync and async, on httpx.
+
+Problem responses become the same `CorehubError` subclasses the hub raises internally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter
+
+from corehub import errors
+from corehub.schemas import (
+    TERMINAL_STATUSES,
+    BulkRunResponse,
+    EventView,
+    ModuleView,
+    Ping,
+    RunTaskRequest,
+    TaskInfo,
+    TaskPage,
+    TaskView,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+_BY_STATUS: dict[int, type[errors.CorehubError]] = {
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.PayloadTooLarge,
+    422: errors.InvalidInput,
+    400: errors.InvalidInput,
+    503: errors.Unavailable,
+}
+
+
+class HubUnreachable(errors.Unavailable):
+    """The hub did not answer at all (connection refused, timeout)."""
+
+
+def _run_body(task_name: str, kwargs: dict[str, Any] | None, **options: Any) -> dict[str, Any]:
+    body = RunTaskRequest(task_name=task_name, kwargs=kwargs or {}, **options)
+    return body.model_dump(exclude_none=True)
+
+
+def _list_params(
+    status: Sequence[str] | None,
+    task_name: str | None,
+    created_since: datetime | None,
+    created_until: datetime | None,
+    cursor: str | None,
+    limit: int | None,
+) -> dict[str, Any]:
+    params = {
+        "status": ",".join(status) if status else None,
+        "task_name": task_name,
+        "created_since": created_since.isoformat() if created_since else None,
+        "created_until": created_until.isoformat() if created_until else None,
+        "cursor": cursor,
+        "limit": limit,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _parse(response: httpx.Response, kind: Any) -> Any:
+    if response.status_code >= 400:
+        raise _error(response)
+    return TypeAdapter(kind).validate_python(response.json())
+
+
+def _error(response: httpx.Response) -> errors.CorehubError:
+    try:
+        body = response.json()
+        detail = str(body.get("detail") or body)
+    except ValueError:
+        detail = response.text[:200] or response.reason_phrase
+    cls = _BY_STATUS.get(response.status_code, errors.CorehubError)
+    exc = cls(detail)
+    exc.status = response.status_code
+    return exc
+
+
+class Client:
+    """Synchronous client: `with Client(url) as hub: hub.run("echo_bot.echo", {"text": "hi"})`."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+        )
+
+    def _call(self, method: str, path: str, kind: Any, **kw: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise HubUnreachable(f"cannot reach the hub at {self._http.base_url}: {exc}") from None
+        return _parse(response, kind)
+
+    def ping(self) -> Ping:
+        return self._call("GET", "/ping", Ping)  # type: ignore[no-any-return]
+
+    def modules(self) -> list[ModuleView]:
+        return self._call("GET", "/modules", list[ModuleView])  # type: ignore[no-any-return]
+
+    def registered_tasks(self) -> list[TaskInfo]:
+        return self._call("GET", "/tasks/registered", list[TaskInfo])  # type: ignore[no-any-return]
+
+    def run(self, task_name: str, kwargs: dict[str, Any] | None = None, **options: Any) -> TaskView:
+        body = _run_body(task_name, kwargs, **options)
+        return self._call("POST", "/tasks/run", TaskView, json=body)  # type: ignore[no-any-return]
+
+    def run_many(self, requests: Sequence[RunTaskRequest]) -> list[str]:
+        body = {"tasks": [r.model_dump(exclude_none=True) for r in requests]}
+        reply: BulkRunResponse = self._call("POST", "/tasks/bulk", BulkRunResponse, json=body)
+        return reply.task_ids
+
+    def get(self, task_id: str) -> TaskView:
+        return self._call("GET", f"/tasks/{task_id}", TaskView)  # type: ignore[no-any-return]
+
+    def list(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        task_name: str | None = None,
+        created_since: datetime | None = None,
+        created_until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> TaskPage:
+        params = _list_params(status, task_name, created_since, created_until, cursor, limit)
+        return self._call("GET", "/tasks", TaskPage, params=params)  # type: ignore[no-any-return]
+
+    def events(self, task_id: str, *, after: int = 0) -> list[EventView]:
+        return self._call(  # type: ignore[no-any-return]
+            "GET", f"/tasks/{task_id}/events", list[EventView], params={"after": after}
+        )
+
+    def wait(self, task_id: str, *, timeout: float | None = None, poll: float = 0.1) -> TaskView:
+        """Poll until the task is final; `TimeoutError` after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            view = self.get(task_id)
+            if view.status in TERMINAL_STATUSES:
+                return view
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} still {view.status} after {timeout}s")
+            time.sleep(poll)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """The same calls for asyncio code."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"), timeout=timeout, headers=headers, transport=transport
+        )
+
+    async def _call(self, method: str, path: str, kind: Any, **kw: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise HubUnreachable(f"cannot reach the hub at {self._http.base_url}: {exc}") from None
+        return _parse(response, kind)
+
+    async def ping(self) -> Ping:
+        return await self._call("GET", "/ping", Ping)  # type: ignore[no-any-return]
+
+    async def modules(self) -> list[ModuleView]:
+        return await self._call("GET", "/modules", list[ModuleView])  # type: ignore[no-any-return]
+
+    async def run(
+        self, task_name: str, kwargs: dict[str, Any] | None = None, **options: Any
+    ) -> TaskView:
+        body = _run_body(task_name, kwargs, **options)
+        return await self._call(  # type: ignore[no-any-return]
+            "POST", "/tasks/run", TaskView, json=body
+        )
+
+    async def get(self, task_id: str) -> TaskView:
+        return await self._call("GET", f"/tasks/{task_id}", TaskView)  # type: ignore[no-any-return]
+
+    async def list(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        task_name: str | None = None,
+        created_since: datetime | None = None,
+        created_until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> TaskPage:
+        params = _list_params(status, task_name, created_since, created_until, cursor, limit)
+        return await self._call(  # type: ignore[no-any-return]
+            "GET", "/tasks", TaskPage, params=params
+        )
+
+    async def events(self, task_id: str, *, after: int = 0) -> list[EventView]:
+        return await self._call(  # type: ignore[no-any-return]
+            "GET", f"/tasks/{task_id}/events", list[EventView], params={"after": after}
+        )
+
+    async def wait(
+        self, task_id: str, *, timeout: float | None = None, poll: float = 0.1
+    ) -> TaskView:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            view = await self.get(task_id)
+            if view.status in TERMINAL_STATUSES:
+                return view
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} still {view.status} after {timeout}s")
+            await asyncio.sleep(poll)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+__all__ = ["AsyncClient", "Client", "HubUnreachable"]
