@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from corehub.observability.logging import configure_logging
 from corehub.runtime import Runtime, build_runtime
 
 log = logging.getLogger("corehub")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def serve_embedded(settings: Settings, host: str, port: int) -> None:
@@ -112,6 +115,20 @@ def run_scheduler(settings: Settings) -> None:
         rt.close()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal after shutting down, which would kill the process
+    before the worker and scheduler stop; here a signal only asks for a graceful exit."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def _serve_http(rt: Runtime, host: str, port: int) -> None:
     config = uvicorn.Config(
         create_app(rt.service),
@@ -121,7 +138,7 @@ def _serve_http(rt: Runtime, host: str, port: int) -> None:
         timeout_graceful_shutdown=2,
         lifespan="off",
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 def _require_shared_broker(settings: Settings, what: str) -> None:

@@ -1,0 +1,124 @@
+"""What a user of a hub sees, on every backend combination the hub supports."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from celery import Celery
+
+from corehub.store.states import TaskStatus, is_legal
+from tests.integration.hubs import Hub
+
+SEQUENTIAL = 200
+
+
+def _count(hub: Hub) -> int:
+    """Rows in the record (paged through the API)."""
+    total, cursor = 0, None
+    with hub.client() as client:
+        while True:
+            page = client.list(limit=1000, cursor=cursor)
+            total += len(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                return total
+
+
+def test_echo_task_reaches_success_with_its_result(hub: Hub) -> None:
+    with hub.client() as client:
+        view = client.run("echo_bot.echo", {"text": "hello"})
+        final = client.wait(view.task_id, timeout=30)
+    assert (final.status, final.result) == ("success", {"echo": "hello"})
+
+
+def test_sequential_submissions_all_succeed_with_queued_started_success(hub: Hub) -> None:
+    with hub.client() as client:
+        ids = [client.run("echo_bot.echo", {"text": str(i)}).task_id for i in range(SEQUENTIAL)]
+        views = hub.wait_all(ids, timeout=120)
+        histories = {tuple(e.type for e in client.events(i)) for i in ids}
+    assert {v.status for v in views} == {"success"}
+    assert histories == {("queued", "started", "success")}
+
+
+def test_failing_task_records_its_error(hub: Hub) -> None:
+    with hub.client() as client:
+        view = client.run("core.fail", {"message": "boom"})
+        final = client.wait(view.task_id, timeout=30)
+    assert (final.status, final.error, final.error_detail and final.error_detail.type) == (
+        "failure",
+        "boom",
+        "RuntimeError",
+    )
+
+
+def test_event_log_holds_only_legal_transitions(hub: Hub) -> None:
+    with hub.client() as client:
+        ids = [client.run("echo_bot.echo", {"text": "x"}).task_id for _ in range(5)]
+        ids.append(client.run("core.fail", {}).task_id)
+        hub.wait_all(ids)
+        events = [e for i in ids for e in client.events(i) if e.to_status is not None]
+    illegal = [
+        (e.task_id, e.from_status, e.to_status)
+        for e in events
+        if not is_legal(
+            TaskStatus(e.from_status) if e.from_status else None, TaskStatus(e.to_status or "")
+        )
+    ]
+    assert illegal == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"task_name": "echo_bot.nope", "kwargs": {}}', 404),
+        (b'{"task_name": "echo_bot.echo", "kwargs": {"txt": "x"}}', 422),
+        (b'{"task_name": "echo_bot.echo", "kwargs": ', 422),
+        (b'{"task_name": "echo_bot.echo", "kwargs": {"text": "' + b"x" * (1 << 20) + b'"}}', 413),
+        (b'{"task_name": "echo_bot.echo", "kwargs": []}', 422),
+        (b"[]", 422),
+    ],
+    ids=["unknown-task", "unbound-kwargs", "malformed-json", "oversize", "kwargs-list", "array"],
+)
+def test_bad_input_gets_its_status_and_stores_nothing(hub: Hub, body: bytes, status: int) -> None:
+    before = _count(hub)
+    response = httpx.post(
+        f"{hub.url}/tasks/run",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert (response.status_code, response.headers["content-type"], _count(hub)) == (
+        status,
+        "application/problem+json",
+        before,
+    )
+
+
+def test_plain_celery_client_task_runs_and_is_listed(shared_broker_hub: Hub) -> None:
+    hub = shared_broker_hub
+    plain = Celery("someone-else", broker=hub.broker_url)
+    result = plain.send_task("echo_bot.echo", kwargs={"text": "from celery"})
+    [final] = hub.wait_all([result.id], timeout=60)
+    with hub.client() as client:
+        listed = [v.task_id for v in client.list(task_name="echo_bot.echo", limit=1000).items]
+    assert (final.status, final.result, result.id in listed) == (
+        "success",
+        {"echo": "from celery"},
+        True,
+    )
+
+
+def test_plain_celery_client_unknown_task_becomes_failed_row(shared_broker_hub: Hub) -> None:
+    hub = shared_broker_hub
+    plain = Celery("someone-else", broker=hub.broker_url)
+    task_id = str(uuid.uuid4())
+    plain.send_task("nobody.knows", kwargs={"secret": "s3cr3t"}, task_id=task_id)
+    [final] = hub.wait_all([task_id], timeout=60)
+    logs = "\n".join(p.tail(400) for p in hub.processes)
+    assert (
+        final.status,
+        final.error_detail and final.error_detail.error_class,
+        "s3cr3t" in logs,
+    ) == ("failure", "unknown_task", False)
