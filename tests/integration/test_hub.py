@@ -19,7 +19,7 @@ def _count(hub: Hub) -> int:
     total, cursor = 0, None
     with hub.client() as client:
         while True:
-            page = client.list(limit=1000, cursor=cursor)
+            page = client.list_tasks(limit=1000, cursor=cursor)
             total += len(page.items)
             cursor = page.next_cursor
             if cursor is None:
@@ -102,7 +102,7 @@ def test_plain_celery_client_task_runs_and_is_listed(shared_broker_hub: Hub) -> 
     result = plain.send_task("echo_bot.echo", kwargs={"text": "from celery"})
     [final] = hub.wait_all([result.id], timeout=60)
     with hub.client() as client:
-        listed = [v.task_id for v in client.list(task_name="echo_bot.echo", limit=1000).items]
+        listed = [v.task_id for v in client.list_tasks(task_name="echo_bot.echo", limit=1000).items]
     assert (final.status, final.result, result.id in listed) == (
         "success",
         {"echo": "from celery"},

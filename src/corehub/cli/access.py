@@ -17,7 +17,7 @@ class HubAccess(Protocol):
     def run(self, task_name: str, kwargs: dict[str, Any]) -> TaskView: ...
     def get(self, task_id: str) -> TaskView: ...
     def events(self, task_id: str) -> list[EventView]: ...
-    def list(
+    def list_tasks(
         self,
         *,
         status: list[str] | None,
@@ -43,7 +43,7 @@ class RemoteAccess:
     def events(self, task_id: str) -> list[EventView]:
         return self.client.events(task_id)
 
-    def list(
+    def list_tasks(
         self,
         *,
         status: list[str] | None,
@@ -52,7 +52,7 @@ class RemoteAccess:
         limit: int,
         cursor: str | None,
     ) -> TaskPage:
-        return self.client.list(
+        return self.client.list_tasks(
             status=status, task_name=task_name, created_since=since, limit=limit, cursor=cursor
         )
 
@@ -76,7 +76,7 @@ class LocalAccess:
     def events(self, task_id: str) -> list[EventView]:
         return [event_view(e) for e in self.rt.service.events(task_id)]
 
-    def list(
+    def list_tasks(
         self,
         *,
         status: list[str] | None,
@@ -88,7 +88,7 @@ class LocalAccess:
         flt = TaskFilter(
             statuses=tuple(TaskStatus(s) for s in status or ()), name=task_name, created_since=since
         )
-        page = self.rt.service.list(flt, limit=limit, cursor=cursor)
+        page = self.rt.service.list_tasks(flt, limit=limit, cursor=cursor)
         return TaskPage(items=[task_view(r) for r in page.items], next_cursor=page.next_cursor)
 
     def modules(self) -> list[ModuleView]:

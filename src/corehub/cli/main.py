@@ -323,7 +323,7 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Submitted tasks, newest first."""
-    page = _access(url).list(
+    page = _access(url).list_tasks(
         status=status_, task_name=name, since=since, limit=limit, cursor=cursor
     )
     if as_json:
@@ -415,11 +415,10 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # usage errors and the unexpected: still one line
-        if callable(getattr(exc, "show", None)) and isinstance(
-            getattr(exc, "exit_code", None), int
-        ):
-            exc.show()  # a usage error, shown the way the parser shows it
-            sys.exit(exc.exit_code)
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()  # a usage error, shown the way the parser shows it
+            sys.exit(code)
         if os.environ.get("COREHUB_DEBUG"):
             raise
         render.err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)

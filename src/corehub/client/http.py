@@ -127,7 +127,7 @@ class Client:
     def get(self, task_id: str) -> TaskView:
         return self._call("GET", f"/tasks/{task_id}", TaskView)  # type: ignore[no-any-return]
 
-    def list(
+    def list_tasks(
         self,
         *,
         status: Sequence[str] | None = None,
@@ -205,7 +205,7 @@ class AsyncClient:
     async def get(self, task_id: str) -> TaskView:
         return await self._call("GET", f"/tasks/{task_id}", TaskView)  # type: ignore[no-any-return]
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Sequence[str] | None = None,

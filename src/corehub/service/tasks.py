@@ -81,8 +81,8 @@ class TaskService:
             raise NotFound(f"no task with id {task_id!r}")
         return record
 
-    def list(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
-        return self.store.list(flt, limit=limit, cursor=cursor)
+    def list_tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
+        return self.store.list_tasks(flt, limit=limit, cursor=cursor)
 
     def events(self, task_id: str, *, after: int = 0) -> list[EventRecord]:
         self.get(task_id)

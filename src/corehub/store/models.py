@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -88,5 +89,5 @@ class TaskEvent(Base):
     __table_args__ = (Index("ix_task_events_task", "task_id", "id"),)
 
 
-tasks_table = Task.__table__
-events_table = TaskEvent.__table__
+tasks_table = cast(Table, Task.__table__)
+events_table = cast(Table, TaskEvent.__table__)

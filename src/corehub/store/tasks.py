@@ -225,7 +225,7 @@ class TaskStore:
             row = conn.execute(select(*TASK_COLUMNS).where(t.c.id == task_id)).first()
         return TaskRecord.from_row(row) if row else None
 
-    def list(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
+    def list_tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
         """Newest first, keyset-paginated on (created_at, id)."""
         stmt = select(*TASK_COLUMNS).order_by(t.c.created_at.desc(), t.c.id.desc())
         if flt.statuses:

@@ -67,7 +67,7 @@ def list_tasks(
         created_since=_utc(created_since),
         created_until=_utc(created_until),
     )
-    page = service.list(flt, limit=limit or settings.api.page_size, cursor=cursor)
+    page = service.list_tasks(flt, limit=limit or settings.api.page_size, cursor=cursor)
     return TaskPage(items=[task_view(r) for r in page.items], next_cursor=page.next_cursor)
 
 
