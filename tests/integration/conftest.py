@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.harness.servers import PostgresServer, RabbitMQServer, RedisServer
-from tests.integration.hubs import Hub, embedded_hub, running, split_hub
+from tests.integration.hubs import Hub, embedded_hub, split_hub
 
 MODES = [
     "embedded",
+    pytest.param("sqlite+redis", marks=pytest.mark.servers),
     pytest.param("postgres+redis", marks=pytest.mark.servers),
     pytest.param("postgres+rabbitmq", marks=pytest.mark.servers),
 ]
@@ -25,6 +26,10 @@ def make_hub(mode: str, workdir: Path, request: pytest.FixtureRequest, *, worker
     """A hub of `mode` with its own database and its own broker namespace."""
     if mode == "embedded":
         return embedded_hub(workdir)
+    if mode == "sqlite+redis":
+        redis_: RedisServer = request.getfixturevalue("redis_server")
+        db = f"sqlite:///{workdir / 'hub.db'}"
+        return split_hub(workdir, db, redis_.url_for_db(next(_redis_dbs) % 16), workers=workers)
     postgres: PostgresServer = request.getfixturevalue("postgres_server")
     db_url = postgres.create_database(f"hub_{uuid.uuid4().hex[:10]}")
     if mode == "postgres+redis":
@@ -36,16 +41,43 @@ def make_hub(mode: str, workdir: Path, request: pytest.FixtureRequest, *, worker
     return split_hub(workdir, db_url, broker, workers=workers)
 
 
-@pytest.fixture(scope="module", params=MODES)
-def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """One hub per mode, shared by a module's tests (they use their own task ids)."""
-    workdir = tmp_path_factory.mktemp(f"hub-{request.param.replace('+', '-')}")
-    yield from running(make_hub(request.param, workdir, request, workers=2))
+class HubPool:
+    """Hubs started on first use and kept for the session: a hub takes seconds to start."""
+
+    def __init__(self, request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> None:
+        self.request = request
+        self.factory = factory
+        self.hubs: dict[str, Hub] = {}
+
+    def get(self, mode: str) -> Hub:
+        if mode not in self.hubs:
+            workdir = self.factory.mktemp(f"hub-{mode.replace('+', '-')}")
+            hub = make_hub(mode, workdir, self.request, workers=2)
+            hub.start()
+            self.hubs[mode] = hub
+        return self.hubs[mode]
+
+    def stop(self) -> None:
+        for hub in self.hubs.values():
+            hub.stop()
 
 
-@pytest.fixture(scope="module", params=SHARED_BROKER_MODES)
-def shared_broker_hub(
+@pytest.fixture(scope="session")
+def hub_pool(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Hub]:
-    workdir = tmp_path_factory.mktemp(f"hub-{request.param.replace('+', '-')}")
-    yield from running(make_hub(request.param, workdir, request))
+) -> Iterator[HubPool]:
+    pool = HubPool(request, tmp_path_factory)
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture(params=MODES)
+def hub(request: pytest.FixtureRequest, hub_pool: HubPool) -> Hub:
+    """A running hub of each mode (shared between tests, which use their own task ids)."""
+    return hub_pool.get(request.param)
+
+
+@pytest.fixture(params=SHARED_BROKER_MODES)
+def shared_broker_hub(request: pytest.FixtureRequest, hub_pool: HubPool) -> Hub:
+    """A running hub whose broker a plain Celery client can reach."""
+    return hub_pool.get(request.param)

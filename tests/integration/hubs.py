@@ -19,6 +19,7 @@ from corehub.schemas import TERMINAL_STATUSES, TaskView
 from tests.harness.servers import free_port
 
 CLI = [sys.executable, "-m", "corehub.cli.main"]
+MODULES = Path(__file__).parent / "modules"
 
 
 @dataclass
@@ -152,6 +153,8 @@ def base_env(workdir: Path, api_port: int) -> dict[str, str]:
             "COREHUB_SCHEDULER__RELAY_GRACE_SECONDS": "1",
             "COREHUB_SCHEDULER__TICK_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
+            "COREHUB_MODULES__PATHS": f'["{MODULES}"]',
+            "COREHUB_TASKS__MAX_RESULT_BYTES": "65536",
         }
     )
     return env

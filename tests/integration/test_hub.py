@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
 import pytest
 from celery import Celery
+from kombu import Connection, Queue
 
 from corehub.store.states import TaskStatus, is_legal
 from tests.integration.hubs import Hub
@@ -122,3 +124,61 @@ def test_plain_celery_client_unknown_task_becomes_failed_row(shared_broker_hub: 
         final.error_detail and final.error_detail.error_class,
         "s3cr3t" in logs,
     ) == ("failure", "unknown_task", False)
+
+
+def test_result_that_is_not_json_fails_the_task(hub: Hub) -> None:
+    with hub.client() as client:
+        final = client.wait(client.run("testkit.returns_set").task_id, timeout=30)
+    assert (final.status, final.error_detail and final.error_detail.error_class) == (
+        "failure",
+        "invalid_result",
+    )
+
+
+def test_result_over_the_limit_fails_the_task(hub: Hub) -> None:
+    with hub.client() as client:
+        small = client.run("testkit.returns_big", {"size": 100}).task_id
+        big = client.run("testkit.returns_big", {"size": 100_000}).task_id
+        views = [client.wait(t, timeout=30) for t in (small, big)]
+    assert [v.status for v in views] == ["success", "failure"]
+
+
+def test_positional_arguments_are_passed(hub: Hub) -> None:
+    with hub.client() as client:
+        final = client.wait(client.run("testkit.add", args=[2, 3]).task_id, timeout=30)
+    assert final.result == 5
+
+
+def test_duplicate_delivery_of_one_message_runs_once(shared_broker_hub: Hub) -> None:
+    hub = shared_broker_hub
+    plain = Celery("someone-else", broker=hub.broker_url)
+    task_id = str(uuid.uuid4())
+    for _ in range(3):
+        plain.send_task("core.sleep", kwargs={"seconds": 0.2}, task_id=task_id)
+    [final] = hub.wait_all([task_id], timeout=60)
+    time.sleep(1.0)  # let the duplicates arrive and lose their claim
+    with hub.client() as client:
+        types = [e.type for e in client.events(task_id)]
+    assert (final.status, types) == ("success", ["queued", "started", "success"])
+
+
+def test_undecodable_message_becomes_failed_row_without_its_body(shared_broker_hub: Hub) -> None:
+    hub = shared_broker_hub
+    task_id = str(uuid.uuid4())
+    with Connection(hub.broker_url) as conn:
+        conn.Producer().publish(
+            b"\x80\x04not json s3cr3t-body",
+            routing_key="celery",
+            exchange="",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"id": task_id, "task": "echo_bot.echo", "lang": "py"},
+            declare=[Queue("celery")],
+        )
+    [final] = hub.wait_all([task_id], timeout=60)
+    logs = "\n".join(p.tail(400) for p in hub.processes)
+    assert (
+        final.status,
+        final.error_detail and final.error_detail.error_class,
+        "s3cr3t" in logs,
+    ) == ("failure", "malformed_message", False)
