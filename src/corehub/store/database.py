@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, make_url
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
 from corehub.errors import ConfigError
@@ -47,6 +48,7 @@ class Database:
         self.dialect = self.url.get_backend_name()
         self._pid = os.getpid()
         self._sqlite_write_lock = threading.Lock()
+        self._kept = threading.local()
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(busy_timeout_ms, sqlite_synchronous)
         else:
@@ -54,6 +56,7 @@ class Database:
                 self.url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
             )
         self._writer = self.engine.execution_options(corehub_write=True)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def is_sqlite(self) -> bool:
@@ -84,7 +87,8 @@ class Database:
             # A writer takes the lock up front so it waits on busy_timeout instead of
             # failing when a read transaction would have to upgrade.
             write = conn.get_execution_options().get("corehub_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            raw: Any = conn.connection.driver_connection
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
 
@@ -92,6 +96,7 @@ class Database:
         # Connections must never cross a fork (prefork pool children inherit the engine).
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
+            self._kept = threading.local()
             self._pid = os.getpid()
 
     @contextmanager
@@ -106,6 +111,26 @@ class Database:
         # on SQLite's busy handler, whose growing sleeps collapse throughput under contention.
         with self._sqlite_write_lock, self._writer.begin() as conn:
             yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """This thread's kept autocommit connection, for single-statement transitions.
+
+        Kept rather than checked out per call: a checkout costs a ping and a reset, which
+        would double the round trips of the hot path. A failed connection is dropped and the
+        next call opens a new one.
+        """
+        self._check_fork()
+        conn: Connection | None = getattr(self._kept, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._autocommit.connect()
+            self._kept.conn = conn
+        try:
+            yield conn
+        except DBAPIError:
+            self._kept.conn = None
+            conn.invalidate()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +30,7 @@ from corehub.store.records import (
     TaskRecord,
 )
 from corehub.store.states import ErrorClass, TaskStatus
+from corehub.store.transitions import Transitions
 
 S = TaskStatus
 TASK_COLUMNS = [c for c in t.c if c.name != "lease_token"]
@@ -38,6 +39,12 @@ TASK_COLUMNS = [c for c in t.c if c.name != "lease_token"]
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.transitions = Transitions(db)
+        self._mark_published = (
+            update(t)
+            .where(t.c.id.in_(bindparam("ids", expanding=True)))
+            .values(published_at=bindparam("now") if db.is_sqlite else func.statement_timestamp())
+        )
 
     # -- accepting -------------------------------------------------------------------------
 
@@ -78,78 +85,36 @@ class TaskStore:
         if not ids:
             return
         with self.db.write() as conn:
-            conn.execute(update(t).where(t.c.id.in_(ids)).values(published_at=self.db.now()))
+            conn.execute(self._mark_published, {"ids": ids, "now": self.db.now()})
 
     # -- running ---------------------------------------------------------------------------
 
     def claim(self, task_id: str, worker: str) -> Lease | None:
         """queued → started: takes a fresh lease and counts the attempt before the body runs."""
-        now = self.db.now()
         token = str(uuid4())
-        with self.db.write() as conn:
-            row = conn.execute(
-                update(t)
-                .where(t.c.id == task_id, t.c.status == S.QUEUED)
-                .values(
-                    status=S.STARTED,
-                    attempt=t.c.attempt + 1,
-                    lease_token=token,
-                    worker=worker,
-                    started_at=now,
-                    heartbeat_at=now,
-                    updated_at=now,
-                )
-                .returning(t.c.attempt)
-            ).first()
-            if row is None:
-                return None
-            _append(conn, now, task_id, "started", S.QUEUED, S.STARTED, row.attempt, None)
-        return Lease(task_id, token, row.attempt)
+        attempt = self.transitions.claim(task_id, token, worker)
+        return None if attempt is None else Lease(task_id, token, attempt)
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
-        """started → success|failure, only for the holder of the lease."""
-        now = self.db.now()
+        """started → success|failure, only for the holder of the lease.
+
+        A holder that lost its lease (rescued, cancelled) changes nothing; the event log
+        records that its outcome was dropped.
+        """
+        if self.transitions.finish(lease, outcome):
+            return True
         with self.db.write() as conn:
-            row = conn.execute(
-                update(t)
-                .where(t.c.id == lease.task_id, t.c.status == S.STARTED)
-                .where(t.c.lease_token == lease.token)
-                .values(
-                    status=outcome.status,
-                    lease_token=None,
-                    finished_at=now,
-                    updated_at=now,
-                    result=outcome.result,
-                    error_class=outcome.error_class,
-                    error_type=outcome.error_type,
-                    error_message=outcome.error_message,
-                    error_traceback=outcome.error_traceback,
-                )
-                .returning(t.c.id)
-            ).first()
-            if row is None:
-                _append(
-                    conn,
-                    now,
-                    lease.task_id,
-                    "fenced",
-                    None,
-                    None,
-                    lease.attempt,
-                    "the attempt lost its lease; its outcome was dropped",
-                )
-                return False
             _append(
                 conn,
-                now,
+                self.db.now(),
                 lease.task_id,
-                outcome.status.value,
-                S.STARTED,
-                outcome.status,
+                "fenced",
+                None,
+                None,
                 lease.attempt,
-                outcome.error_message,
+                "the attempt lost its lease; its outcome was dropped",
             )
-        return True
+        return False
 
     def reject(self, task: NewTask, error_class: ErrorClass, message: str) -> bool:
         """Fail a task that can never run here (unknown name, undecodable message).
@@ -270,10 +235,7 @@ class TaskStore:
             return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
 
     def _cutoff(self, age: timedelta) -> Any:
-        now = self.db.now()
-        if isinstance(now, datetime):
-            return now - age
-        return now - age  # SQL interval arithmetic on PostgreSQL
+        return self.db.now() - age  # on PostgreSQL, interval arithmetic in SQL
 
     def delete_all(self) -> None:
         """Testing and `db reset` only."""
