@@ -1,0 +1,38 @@
+"""Small helpers the unit tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from corehub.runtime import Runtime
+from corehub.store import TaskFilter
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def count_tasks(runtime: Runtime) -> int:
+    """How many task rows the record holds."""
+    return len(runtime.store.list_tasks(TaskFilter(), limit=10_000).items)
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any COREHUB_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COREHUB_")}
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `predicate()` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

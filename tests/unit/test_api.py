@@ -1,0 +1,400 @@
+"""The HTTP API in-process: answers, problem responses, and nothing stored on bad input."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from corehub.api import create_app
+from corehub.config import Settings
+from corehub.config.settings import ApiSettings
+from corehub.runtime import Runtime, build_runtime
+from corehub.store import Outcome, TaskStatus
+from tests.unit.helpers import count_tasks
+
+PROBLEM = "application/problem+json"
+JSON = {"content-type": "application/json"}
+LIMIT = 2048  # api.max_body_bytes of every runtime here
+
+
+def _runtime(root: Path) -> Runtime:
+    """A runtime on SQLite under `root`, unaffected by the caller's env, cwd or HOME."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("COREHUB_")]:
+            mp.delenv(name)
+        mp.setenv("HOME", str(root))
+        mp.chdir(root)
+        settings = Settings(data_dir=root / "data", api=ApiSettings(max_body_bytes=LIMIT))
+    return build_runtime(settings, publish=False)
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """Shared by the tests that only add their own rows (this overrides conftest's `rt`)."""
+    runtime = _runtime(tmp_path_factory.mktemp("api"))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def client(rt: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(rt.service), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def own_rt(tmp_path: Path) -> Iterator[Runtime]:
+    """An empty record of the test's own, for listings and settings changes."""
+    runtime = _runtime(tmp_path)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def own_client(own_rt: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(own_rt.service), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def _run(client: TestClient, task_name: str = "echo_bot.echo", **kwargs: Any) -> dict[str, Any]:
+    response = client.post("/tasks/run", json={"task_name": task_name, "kwargs": kwargs})
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _finish(rt: Runtime, task_id: str, status: TaskStatus = TaskStatus.SUCCESS) -> None:
+    lease = rt.store.claim(task_id, "test-worker")
+    assert lease is not None
+    assert rt.store.finish(lease, Outcome(status, result={"done": True}))
+
+
+# -- system -------------------------------------------------------------------------------------
+
+
+def test_ping_answers_ok(client: TestClient) -> None:
+    response = client.get("/ping")
+    assert (response.status_code, response.json()["status"]) == (200, "ok")
+
+
+def test_health_reports_the_database_ok(client: TestClient) -> None:
+    response = client.get("/health")
+    assert (response.status_code, response.json()["checks"]["database"]) == (200, "ok")
+
+
+def test_health_is_503_when_the_database_fails(
+    own_client: TestClient, own_rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise ConnectionError("database is gone")
+
+    monkeypatch.setattr(own_rt.db, "ping", broken)
+    response = own_client.get("/health")
+    assert (response.status_code, response.json()["status"]) == (503, "degraded")
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs"])
+def test_documentation_is_served(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 200
+
+
+def test_modules_lists_the_builtins(client: TestClient) -> None:
+    assert {m["name"] for m in client.get("/modules").json()} >= {"core", "echo_bot"}
+
+
+def test_registered_tasks_include_echo(client: TestClient) -> None:
+    assert "echo_bot.echo" in {t["name"] for t in client.get("/tasks/registered").json()}
+
+
+# -- submitting and reading ---------------------------------------------------------------------
+
+
+def test_run_answers_202_with_a_queued_task(client: TestClient) -> None:
+    response = client.post("/tasks/run", json={"task_name": "echo_bot.echo", "kwargs": {}})
+    assert (response.status_code, response.json()["status"]) == (202, "queued")
+
+
+def test_run_stores_the_row(client: TestClient, rt: Runtime) -> None:
+    task_id = _run(client, text="hi")["task_id"]
+    record = rt.store.get(task_id)
+    assert record is not None and (record.name, record.kwargs) == ("echo_bot.echo", {"text": "hi"})
+
+
+def test_run_applies_queue_and_priority(client: TestClient, rt: Runtime) -> None:
+    body = {"task_name": "core.noop", "queue": "fast", "priority": 7}
+    task_id = client.post("/tasks/run", json=body).json()["task_id"]
+    record = rt.store.get(task_id)
+    assert record is not None and (record.queue, record.priority) == ("fast", 7)
+
+
+def test_get_task_returns_the_submitted_task(client: TestClient) -> None:
+    submitted = _run(client, text="hi")
+    assert client.get(f"/tasks/{submitted['task_id']}").json() == submitted
+
+
+def test_status_alias_returns_the_same_as_get_task(client: TestClient) -> None:
+    task_id = _run(client, text="hi")["task_id"]
+    assert client.get(f"/status/{task_id}").json() == client.get(f"/tasks/{task_id}").json()
+
+
+def test_get_task_shows_a_finished_result(client: TestClient, rt: Runtime) -> None:
+    task_id = _run(client)["task_id"]
+    _finish(rt, task_id)
+    body = client.get(f"/tasks/{task_id}").json()
+    assert (body["status"], body["result"]) == ("success", {"done": True})
+
+
+def test_events_of_a_new_task_are_one_queued(client: TestClient) -> None:
+    task_id = _run(client)["task_id"]
+    events = client.get(f"/tasks/{task_id}/events").json()
+    assert [(e["type"], e["to_status"]) for e in events] == [("queued", "queued")]
+
+
+def test_events_follow_the_lifecycle(client: TestClient, rt: Runtime) -> None:
+    task_id = _run(client)["task_id"]
+    _finish(rt, task_id)
+    events = client.get(f"/tasks/{task_id}/events").json()
+    assert [e["type"] for e in events] == ["queued", "started", "success"]
+
+
+def test_events_after_resumes_from_an_event_id(client: TestClient, rt: Runtime) -> None:
+    task_id = _run(client)["task_id"]
+    _finish(rt, task_id)
+    first = client.get(f"/tasks/{task_id}/events").json()[0]["id"]
+    events = client.get(f"/tasks/{task_id}/events", params={"after": first}).json()
+    assert [e["type"] for e in events] == ["started", "success"]
+
+
+def test_bulk_stores_every_task(client: TestClient, rt: Runtime) -> None:
+    body = {"tasks": [{"task_name": "echo_bot.echo", "kwargs": {"text": str(i)}} for i in range(3)]}
+    response = client.post("/tasks/bulk", json=body)
+    ids = response.json()["task_ids"]
+    assert all(rt.store.get(i) is not None for i in ids) and len(ids) == 3
+
+
+# -- bad input: its status, as a problem, and nothing stored -------------------------------------
+
+
+def _chunks(size: int) -> Iterator[bytes]:
+    body = b'{"task_name": "echo_bot.echo", "kwargs": {"text": "' + b"x" * size + b'"}}'
+    for start in range(0, len(body), 512):
+        yield body[start : start + 512]
+
+
+BAD_RUNS: list[Any] = [
+    pytest.param({"json": {"task_name": "echo_bot.ecko"}}, 404, id="unknown-task"),
+    pytest.param({"json": {"task_name": "echo_bot.echo", "kwargs": {"txt": 1}}}, 422, id="kwargs"),
+    pytest.param({"json": {"task_name": "core.noop", "args": [1]}}, 422, id="too-many-args"),
+    pytest.param({"content": b'{"task_name": ', "headers": JSON}, 422, id="malformed-json"),
+    pytest.param(
+        {"content": b'{"task_name": "echo_bot.echo", "kwargs": {"text": "' + b"x" * 4096 + b'"}}'},
+        413,
+        id="too-large",
+    ),
+    pytest.param({"content": _chunks(4096), "headers": JSON}, 413, id="too-large-chunked"),
+    pytest.param({"json": {"task_name": "echo_bot.echo", "kwargs": ["x"]}}, 422, id="kwargs-list"),
+    pytest.param({"json": {"kwargs": {"text": "x"}}}, 422, id="no-task-name"),
+    pytest.param({"json": {"task_name": "echo_bot.echo", "extra": 1}}, 422, id="extra-field"),
+    pytest.param({"json": {"task_name": ""}}, 422, id="empty-task-name"),
+    pytest.param({"json": {"task_name": "echo_bot.echo", "priority": -1}}, 422, id="priority"),
+    pytest.param(
+        {"json": {"task_name": "echo_bot.echo", "kwargs": {"text": 2**70}}}, 422, id="huge-int"
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_kw", "status"), BAD_RUNS)
+def test_bad_run_is_a_problem_and_stores_nothing(
+    client: TestClient, rt: Runtime, request_kw: dict[str, Any], status: int
+) -> None:
+    before = count_tasks(rt)
+    response = client.post("/tasks/run", **request_kw)
+    outcome = (response.status_code, response.headers["content-type"], count_tasks(rt) - before)
+    assert outcome == (status, PROBLEM, 0), response.text
+
+
+def test_unknown_task_detail_names_it_and_a_close_match(client: TestClient) -> None:
+    detail = client.post("/tasks/run", json={"task_name": "echo_bot.ecko"}).json()["detail"]
+    assert "echo_bot.ecko" in detail and "echo_bot.echo" in detail, detail
+
+
+def test_malformed_json_detail_says_so(client: TestClient) -> None:
+    response = client.post("/tasks/run", content=b'{"task_name": ', headers=JSON)
+    assert "malformed JSON" in response.json()["detail"]
+
+
+def test_oversize_chunked_body_is_refused_without_content_length(client: TestClient) -> None:
+    response = client.post("/tasks/run", content=_chunks(4096), headers=JSON)
+    assert (response.request.headers.get("content-length"), response.status_code) == (None, 413)
+
+
+def test_body_exactly_at_the_limit_is_accepted(client: TestClient) -> None:
+    head = b'{"task_name": "echo_bot.echo", "kwargs": {"text": "'
+    body = head + b"x" * (LIMIT - len(head) - 3) + b'"}}'
+    assert (len(body), client.post("/tasks/run", content=body, headers=JSON).status_code) == (
+        LIMIT,
+        202,
+    )
+
+
+def test_bulk_with_one_invalid_item_stores_none(client: TestClient, rt: Runtime) -> None:
+    good = {"task_name": "echo_bot.echo", "kwargs": {"text": "ok"}}
+    bad = {"task_name": "echo_bot.echo", "kwargs": {"nope": 1}}
+    before = count_tasks(rt)
+    response = client.post("/tasks/bulk", json={"tasks": [good, good, bad]})
+    outcome = (response.status_code, response.headers["content-type"], count_tasks(rt) - before)
+    assert outcome == (422, PROBLEM, 0)
+
+
+def test_bulk_with_an_unknown_task_stores_none(client: TestClient, rt: Runtime) -> None:
+    good = {"task_name": "echo_bot.echo"}
+    before = count_tasks(rt)
+    response = client.post("/tasks/bulk", json={"tasks": [good, {"task_name": "nope.nope"}]})
+    assert (response.status_code, count_tasks(rt) - before) == (404, 0)
+
+
+def test_bulk_with_no_tasks_is_refused(client: TestClient) -> None:
+    assert client.post("/tasks/bulk", json={"tasks": []}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "bogus"},
+        {"status": "queued,bogus"},
+        {"cursor": "not-a-cursor"},
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"created_since": "yesterday"},
+    ],
+    ids=["status", "one-bad-status", "cursor", "limit-0", "limit-1001", "created-since"],
+)
+def test_bad_list_query_is_a_422_problem(client: TestClient, params: dict[str, str]) -> None:
+    response = client.get("/tasks", params=params)
+    assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="store.tasks.decode_cursor accepts a naive timestamp; binding it raises "
+    "ValueError('naive datetime given to a UTC column') -> HTTP 500",
+)
+def test_cursor_with_a_naive_timestamp_is_a_422_problem(client: TestClient) -> None:
+    cursor = base64.urlsafe_b64encode(b"2024-01-01T00:00:00|abc").decode()
+    assert client.get("/tasks", params={"cursor": cursor}).status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/tasks/{}", "/status/{}", "/tasks/{}/events"])
+def test_unknown_task_id_is_a_404_problem(client: TestClient, path: str) -> None:
+    response = client.get(path.format("no-such-task"))
+    assert (response.status_code, response.headers["content-type"]) == (404, PROBLEM)
+
+
+def test_unknown_module_is_a_404_problem(client: TestClient) -> None:
+    response = client.get("/modules/nope")
+    assert (response.status_code, response.headers["content-type"]) == (404, PROBLEM)
+
+
+# -- listing ------------------------------------------------------------------------------------
+
+
+def _pages(client: TestClient, **params: Any) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor = None
+    while len(pages) < 20:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/tasks", params=query).json()
+        pages.append([item["task_id"] for item in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    return pages
+
+
+def test_list_pages_newest_first_through_every_task(own_client: TestClient) -> None:
+    ids = [_run(own_client, text=str(i))["task_id"] for i in range(5)]
+    assert _pages(own_client, limit=2) == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
+
+
+def test_list_filters_by_status(own_client: TestClient, own_rt: Runtime) -> None:
+    done = _run(own_client)["task_id"]
+    _run(own_client)
+    _finish(own_rt, done)
+    items = own_client.get("/tasks", params={"status": "success"}).json()["items"]
+    assert [item["task_id"] for item in items] == [done]
+
+
+def test_list_filters_by_comma_separated_statuses(own_client: TestClient, own_rt: Runtime) -> None:
+    done, failed, _queued = (_run(own_client)["task_id"] for _ in range(3))
+    _finish(own_rt, done)
+    _finish(own_rt, failed, TaskStatus.FAILURE)
+    items = own_client.get("/tasks", params={"status": "success,failure"}).json()["items"]
+    assert {item["task_id"] for item in items} == {done, failed}
+
+
+def test_list_filters_by_task_name(own_client: TestClient) -> None:
+    wanted = _run(own_client, "core.noop")["task_id"]
+    _run(own_client, "echo_bot.echo")
+    items = own_client.get("/tasks", params={"task_name": "core.noop"}).json()["items"]
+    assert [item["task_id"] for item in items] == [wanted]
+
+
+def test_list_uses_the_configured_page_size(own_client: TestClient, own_rt: Runtime) -> None:
+    own_rt.settings.api.page_size = 2
+    for _ in range(3):
+        _run(own_client)
+    assert len(own_client.get("/tasks").json()["items"]) == 2
+
+
+# -- odd bodies never become a 500 --------------------------------------------------------------
+
+
+def _nested(depth: int) -> bytes:
+    head = b'{"task_name": "echo_bot.echo", "kwargs": {"text": '
+    return head + b"[" * depth + b"]" * depth + b"}}"
+
+
+ODD_BODIES = [
+    b"null",
+    b"[]",
+    b'"string"',
+    b"5",
+    b"true",
+    b"",
+    b"{}",
+    b'{"task_name": 5}',
+    b'{"task_name": null}',
+    b'{"task_name": ["echo_bot.echo"]}',
+    b'{"task_name": "echo_bot.echo", "kwargs": null}',
+    b'{"task_name": "echo_bot.echo", "args": {"a": 1}}',
+    _nested(50),
+    _nested(300),
+    _nested(1000),
+    '{"task_name": "\u00e9cho_bot.\u00e9cho \U0001f389"}'.encode(),
+    '{"task_name": "echo_bot.echo", "kwargs": {"text": "h\u00e9llo \U0001f389"}}'.encode(),
+    b'{"task_name": "\\ud800"}',
+    b'{"task_name": "echo_bot.echo", "kwargs": {"text": "\\udfff"}}',
+    b'{"task_name": "echo_bot.echo", "kwargs": {"\\u0000": "\\u0000"}}',
+    b'{"task_name": "echo_bot.echo", "kwargs": {"text": 1e999}}',
+    b'{"task_name": "' + b"a" * 300 + b'"}',
+    b'{"task_name": "echo_bot.echo", "queue": "' + b"q" * 300 + b'"}',
+    b"\xff\xfe\x00garbage",
+]
+
+
+@pytest.mark.parametrize("body", ODD_BODIES, ids=[f"body{i}" for i in range(len(ODD_BODIES))])
+def test_odd_body_never_gives_a_500(client: TestClient, body: bytes) -> None:
+    response = client.post("/tasks/run", content=body, headers=JSON)
+    assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize("body", ODD_BODIES[:12], ids=[f"body{i}" for i in range(12)])
+def test_odd_bulk_body_never_gives_a_500(client: TestClient, body: bytes) -> None:
+    wrapped = b'{"tasks": [' + body + b"]}" if body else b'{"tasks": }'
+    assert client.post("/tasks/bulk", content=wrapped, headers=JSON).status_code < 500
