@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -10,11 +11,27 @@ JSONDecodeError = orjson.JSONDecodeError
 
 
 def dumps(value: Any) -> bytes:
-    """Encode strictly: anything that is not plain JSON raises `TypeError`."""
+    """Encode strictly: raises `TypeError` for anything JSON or the database cannot hold
+    (non-JSON types, NaN and infinities, text containing NUL)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        encoded = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as exc:
         raise TypeError(str(exc)) from exc
+    if b"null" in encoded and _has_non_finite(value):  # orjson writes NaN as null
+        raise TypeError("NaN and Infinity are not JSON")
+    if b"\\u0000" in encoded:
+        raise TypeError("text contains a NUL character (\\u0000), which cannot be stored")
+    return encoded
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def dumps_str(value: Any) -> str:

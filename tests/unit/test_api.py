@@ -280,11 +280,6 @@ def test_bad_list_query_is_a_422_problem(client: TestClient, params: dict[str, s
     assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.tasks.decode_cursor accepts a naive timestamp; binding it raises "
-    "ValueError('naive datetime given to a UTC column') -> HTTP 500",
-)
 def test_cursor_with_a_naive_timestamp_is_a_422_problem(client: TestClient) -> None:
     cursor = base64.urlsafe_b64encode(b"2024-01-01T00:00:00|abc").decode()
     assert client.get("/tasks", params={"cursor": cursor}).status_code == 422

@@ -171,11 +171,6 @@ def test_db_upgrade_reports_the_revision(local: dict[str, Any]) -> None:
     assert "0001" in local["db_upgrade"].stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.access.LocalAccess.list_tasks builds TaskStatus(s) unchecked: ValueError -> "
-    "exit 1 'error: ValueError: ...' (the API answers 422 -> exit 2 in remote mode)",
-)
 def test_list_runs_with_an_unknown_status_exits_2(local: dict[str, Any]) -> None:
     assert local["bad_status"].returncode == 2, local["bad_status"].stderr
 

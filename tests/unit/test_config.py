@@ -119,20 +119,11 @@ def test_two_bad_values_give_two_problems(clean_env: Path, monkeypatch: pytest.M
             "COREHUB_MODULES__PATHS",
             "not json",
             "modules.paths",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="loader maps pydantic-settings' SettingsError for a list field that is "
-                "not JSON to 'config: error parsing value for field \"modules\"', "
-                "naming neither modules.paths nor COREHUB_MODULES__PATHS",
-            ),
         ),
         pytest.param(
             "COREHUB_WORKER__QUEUES",
             "celery,high",
             "worker.queues",
-            marks=pytest.mark.xfail(
-                strict=True, reason="same as COREHUB_MODULES__PATHS: list env value not JSON"
-            ),
         ),
     ],
 )
@@ -183,10 +174,6 @@ def test_flatten_masks_a_broker_password_without_user(clean_env: Path) -> None:
     assert flatten(settings)["broker.url"] == "redis://:***@cache:6379/0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="view.mask_url rebuilds the netloc from parts.hostname, dropping IPv6 brackets",
-)
 def test_flatten_keeps_an_ipv6_host_a_valid_url(clean_env: Path) -> None:
     settings = Settings(database=DatabaseSettings(url="postgresql://app:s3cret@[::1]:5432/hub"))
     assert flatten(settings)["database.url"] == "postgresql://app:***@[::1]:5432/hub"

@@ -78,11 +78,6 @@ def test_drain_stops_when_the_broker_refuses(store: TaskStore) -> None:
     assert publisher.calls == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Relay.drain loops while run_once() > 0; publish_committed swallows a failing "
-    "mark_published, so the same rows are re-published forever",
-)
 def test_drain_ends_when_marking_published_fails(
     store: TaskStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

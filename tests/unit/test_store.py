@@ -248,11 +248,6 @@ def test_finished_row_never_changes(store: TaskStore) -> None:
     assert _get(store, record.id) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TaskStore.finish appends a 'fenced' event for a task id with no row; the "
-    "task_events foreign key makes that an IntegrityError instead of returning False",
-)
 def test_finish_of_a_missing_row_returns_false(store: TaskStore) -> None:
     assert store.finish(Lease(str(uuid.uuid4()), str(uuid.uuid4()), 1), SUCCESS) is False
 
@@ -452,11 +447,6 @@ def test_list_with_a_garbage_cursor_raises_invalid_input(store: TaskStore) -> No
         store.list_tasks(TaskFilter(), limit=2, cursor="not-a-cursor")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_cursor accepts a naive timestamp; UTCDateTime then raises ValueError at "
-    "bind time (StatementError), not InvalidInput",
-)
 def test_list_with_a_naive_timestamp_cursor_raises_invalid_input(store: TaskStore) -> None:
     cursor = base64.urlsafe_b64encode(b"2024-01-01T00:00:00|abc").decode()
     with pytest.raises(InvalidInput):
@@ -552,21 +542,8 @@ def _submitted_kwargs(store: TaskStore, kwargs: dict[str, Any]) -> object:
 def test_submit_with_a_nul_character_is_stored_or_refused(
     store: TaskStore, clean_env: Path, request: pytest.FixtureRequest
 ) -> None:
-    if store.db.dialect == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="JSONB refuses \\u0000: the service accepts it and the store raises "
-                "DataError (HTTP 500)",
-            )
-        )
     assert _submitted_kwargs(store, {"text": "a\x00b"}) in ("refused", {"text": "a\x00b"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TaskService.prepare checks orjson's encoding (NaN -> null) but stores the raw "
-    "floats: SQLite keeps a non-JSON NaN token, PostgreSQL JSONB raises DataError (HTTP 500)",
-)
 def test_submit_with_nan_is_stored_as_json_or_refused(store: TaskStore, clean_env: Path) -> None:
     assert _submitted_kwargs(store, {"text": float("nan")}) in ("refused", {"text": None})

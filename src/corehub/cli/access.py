@@ -8,9 +8,9 @@ from typing import Any, Protocol
 from corehub.client import Client
 from corehub.runtime import Runtime
 from corehub.schemas import EventView, ModuleView, TaskInfo, TaskPage, TaskView
-from corehub.service import SubmitRequest
+from corehub.service import SubmitRequest, parse_statuses
 from corehub.service.views import event_view, module_view, task_info, task_view
-from corehub.store import TaskFilter, TaskStatus
+from corehub.store import TaskFilter
 
 
 class HubAccess(Protocol):
@@ -85,9 +85,7 @@ class LocalAccess:
         limit: int,
         cursor: str | None,
     ) -> TaskPage:
-        flt = TaskFilter(
-            statuses=tuple(TaskStatus(s) for s in status or ()), name=task_name, created_since=since
-        )
+        flt = TaskFilter(statuses=parse_statuses(status or []), name=task_name, created_since=since)
         page = self.rt.service.list_tasks(flt, limit=limit, cursor=cursor)
         return TaskPage(items=[task_view(r) for r in page.items], next_cursor=page.next_cursor)
 

@@ -10,17 +10,19 @@ import os
 import sys
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from corehub import jsoncodec
 from corehub.cli import render
-from corehub.cli.access import HubAccess, LocalAccess, RemoteAccess
 from corehub.client import Client, HubUnreachable
 from corehub.config import Settings, load_settings
 from corehub.errors import ConfigError, Conflict, CorehubError, InvalidInput, NotFound
 from corehub.schemas import TERMINAL_STATUSES, TaskView
+
+if TYPE_CHECKING:  # the local side pulls in SQLAlchemy and Celery: only when it is used
+    from corehub.cli.access import HubAccess
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -53,6 +55,8 @@ def _settings() -> Settings:
 def _access(url: str | None) -> HubAccess:
     """`--url` → that hub's API; beside a running embedded hub → its API; else the local
     installation (beside an embedded hub that is down, rows wait for it to start)."""
+    from corehub.cli.access import LocalAccess, RemoteAccess
+
     if url:
         return RemoteAccess(Client(url))
     settings = _settings()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -18,6 +19,7 @@ from corehub.engine.embedded import EmbeddedWorker
 from corehub.errors import ConfigError, Unavailable
 from corehub.observability.logging import configure_logging
 from corehub.runtime import Runtime, build_runtime
+from corehub.scheduler import Scheduler
 
 log = logging.getLogger("corehub")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -43,12 +45,20 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
             port,
             rt.db.url.render_as_string(hide_password=True),
         )
-        _serve_http(rt, host, port)
+        _serve_http(rt, host, port, on_stop=_stopper(worker, scheduler))
     finally:
         scheduler.stop()
         worker.stop()
         rt.close()
         log.info("corehub stopped")
+
+
+def _stopper(worker: EmbeddedWorker, scheduler: Scheduler) -> Callable[[], None]:
+    def stop() -> None:
+        worker.request_stop()
+        scheduler.request_stop()
+
+    return stop
 
 
 def _recover_embedded(rt: Runtime) -> None:
@@ -117,7 +127,17 @@ def run_scheduler(settings: Settings) -> None:
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises the stop signal after shutting down, which would kill the process
-    before the worker and scheduler stop; here a signal only asks for a graceful exit."""
+    before the worker and scheduler stop; here a signal only asks for a graceful exit, and
+    tells `on_stop` at once so the other parts wind down while HTTP does."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self.on_stop is not None:
+            self.on_stop()
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -129,7 +149,9 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def _serve_http(rt: Runtime, host: str, port: int) -> None:
+def _serve_http(
+    rt: Runtime, host: str, port: int, on_stop: Callable[[], None] | None = None
+) -> None:
     config = uvicorn.Config(
         create_app(rt.service),
         host=host,
@@ -138,7 +160,7 @@ def _serve_http(rt: Runtime, host: str, port: int) -> None:
         timeout_graceful_shutdown=2,
         lifespan="off",
     )
-    _Server(config).run()
+    _Server(config, on_stop).run()
 
 
 def _require_shared_broker(settings: Settings, what: str) -> None:

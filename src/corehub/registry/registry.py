@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from corehub.errors import CorehubError, NotFound
+from corehub.errors import Conflict, NotFound
 from corehub.registry.specs import TaskOptions, TaskSpec, describe
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,8 @@ class ModuleInfo:
     tasks: list[str] = field(default_factory=list)
 
 
-class DuplicateTask(CorehubError):
-    status = 409
+class DuplicateTask(Conflict):
+    """A second registration of the same `module.task`."""
 
 
 class Registry:

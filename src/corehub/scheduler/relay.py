@@ -32,8 +32,10 @@ class Relay:
         return published
 
     def drain(self, *, grace: timedelta | None = None) -> int:
-        """Publish batches until none is left or the broker refuses."""
+        """Publish full batches until one falls short (nothing left, or a refusal)."""
         total = 0
-        while (n := self.run_once(grace=grace)) > 0:
+        while True:
+            n = self.run_once(grace=grace)
             total += n
-        return total
+            if n < self.batch:
+                return total

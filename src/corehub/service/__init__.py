@@ -1,6 +1,12 @@
 """Use cases shared by the API, the CLI and the library: submit, read, publish."""
 
 from corehub.service.outbox import Publisher, publish_committed
-from corehub.service.tasks import SubmitRequest, TaskService
+from corehub.service.tasks import SubmitRequest, TaskService, parse_statuses
 
-__all__ = ["Publisher", "SubmitRequest", "TaskService", "publish_committed"]
+__all__ = [
+    "Publisher",
+    "SubmitRequest",
+    "TaskService",
+    "parse_statuses",
+    "publish_committed",
+]

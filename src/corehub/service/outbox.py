@@ -20,7 +20,11 @@ class Publisher(Protocol):
 def publish_committed(
     store: TaskStore, publisher: Publisher | None, tasks: Sequence[TaskRecord]
 ) -> int:
-    """Publish committed tasks and mark them; whatever fails stays for the relay."""
+    """Publish committed tasks and mark them; whatever fails stays for the relay.
+
+    Returns how many were published and marked: 0 when marking failed, so a caller that
+    loops until nothing is left cannot spin on rows it keeps re-publishing.
+    """
     if publisher is None or not tasks:
         return 0
     published = publisher.publish(tasks)
@@ -34,4 +38,5 @@ def publish_committed(
         store.mark_published(published)
     except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
         log.warning("could not mark %d tasks published: %s", len(published), exc)
+        return 0
     return len(published)

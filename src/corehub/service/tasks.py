@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,25 @@ from corehub.config import Settings
 from corehub.errors import InvalidInput, NotFound, PayloadTooLarge
 from corehub.registry import Registry
 from corehub.service.outbox import Publisher, publish_committed
-from corehub.store import EventRecord, NewTask, Page, TaskFilter, TaskRecord, TaskStore
+from corehub.store import (
+    EventRecord,
+    NewTask,
+    Page,
+    TaskFilter,
+    TaskRecord,
+    TaskStatus,
+    TaskStore,
+)
+
+
+def parse_statuses(names: Iterable[str]) -> tuple[TaskStatus, ...]:
+    """Status filters as people write them (repeated or comma-separated)."""
+    wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
+    try:
+        return tuple(TaskStatus(n) for n in wanted)
+    except ValueError:
+        known = ", ".join(s.value for s in TaskStatus)
+        raise InvalidInput(f"unknown status in {wanted}; known: {known}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,8 @@ class TaskStore:
         if self.transitions.finish(lease, outcome):
             return True
         with self.db.write() as conn:
+            if conn.execute(select(t.c.id).where(t.c.id == lease.task_id)).first() is None:
+                return False
             _append(
                 conn,
                 self.db.now(),
@@ -311,6 +313,9 @@ def encode_cursor(at: datetime, task_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), task_id
+        moment = datetime.fromisoformat(at)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput(f"invalid cursor {cursor!r}") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"invalid cursor {cursor!r}")
+    return moment, task_id

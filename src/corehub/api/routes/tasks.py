@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from corehub.api.deps import Service, SettingsDep
-from corehub.errors import InvalidInput
 from corehub.schemas import (
     BulkRunRequest,
     BulkRunResponse,
@@ -15,9 +14,9 @@ from corehub.schemas import (
     TaskPage,
     TaskView,
 )
-from corehub.service import SubmitRequest
+from corehub.service import SubmitRequest, parse_statuses
 from corehub.service.views import event_view, task_view
-from corehub.store import TaskFilter, TaskStatus
+from corehub.store import TaskFilter
 
 router = APIRouter(tags=["tasks"])
 
@@ -62,7 +61,7 @@ def list_tasks(
 ) -> TaskPage:
     """Submitted tasks, newest first, with cursor pagination."""
     flt = TaskFilter(
-        statuses=_statuses(status),
+        statuses=parse_statuses(status or []),
         name=task_name,
         created_since=_utc(created_since),
         created_until=_utc(created_until),
@@ -86,15 +85,6 @@ def get_status(task_id: str, service: Service) -> TaskView:
 def task_events(task_id: str, service: Service, after: int = 0) -> list[EventView]:
     """The task's event log, oldest first; `after` resumes from an event id."""
     return [event_view(e) for e in service.events(task_id, after=after)]
-
-
-def _statuses(raw: list[str] | None) -> tuple[TaskStatus, ...]:
-    names = [s.strip() for item in raw or [] for s in item.split(",") if s.strip()]
-    try:
-        return tuple(TaskStatus(n) for n in names)
-    except ValueError:
-        known = ", ".join(s.value for s in TaskStatus)
-        raise InvalidInput(f"unknown status in {names}; known: {known}") from None
 
 
 def _utc(value: datetime | None) -> datetime | None:
