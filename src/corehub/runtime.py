@@ -8,9 +8,10 @@ from datetime import timedelta
 from corehub.config import Settings
 from corehub.engine import CeleryPublisher, CorehubCelery, EngineContext, create_celery
 from corehub.registry import Registry, discover
-from corehub.scheduler import Relay, Scheduler
+from corehub.scheduler import Relay, Scheduler, SqlLeadership
 from corehub.service import TaskService
 from corehub.store import Database, TaskStore
+from corehub.store.leadership import LeaderLeases
 from corehub.store.migrate import upgrade
 
 
@@ -27,9 +28,16 @@ class Runtime:
     def scheduler(self) -> Scheduler:
         if self.publisher is None:
             raise RuntimeError("a scheduler needs a publisher")
-        grace = timedelta(seconds=self.settings.scheduler.relay_grace_seconds)
-        relay = Relay(self.store, self.publisher, grace=grace)
-        return Scheduler(relay, tick_seconds=self.settings.scheduler.tick_seconds)
+        cfg = self.settings.scheduler
+        relay = Relay(self.store, self.publisher, grace=timedelta(seconds=cfg.relay_grace_seconds))
+        leadership = SqlLeadership(LeaderLeases(self.db), timedelta(seconds=cfg.lease_ttl_seconds))
+        return Scheduler(
+            relay,
+            self.store.attempts,
+            leadership,
+            tick_seconds=cfg.tick_seconds,
+            heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_seconds),
+        )
 
     def close(self) -> None:
         self.db.dispose()

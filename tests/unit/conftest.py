@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from corehub.store import Database, TaskStore
+from corehub.store.migrate import upgrade
 
 
 @pytest.fixture
@@ -21,3 +27,30 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return work
+
+
+@pytest.fixture(scope="module")
+def pg_database(postgres_server: Any) -> Iterator[Database]:
+    """One migrated PostgreSQL database for this module, dropped at its end."""
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    database = Database(postgres_server.create_database(name))
+    try:
+        upgrade(database)
+        yield database
+    finally:
+        database.dispose()
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database of each kind (PostgreSQL: the module's, emptied first)."""
+    if request.param == "postgresql":
+        database: Database = request.getfixturevalue("pg_database")
+        TaskStore(database).delete_all()
+        yield database
+        return
+    database = Database(f"sqlite:///{tmp_path / 'corehub.db'}")
+    upgrade(database)
+    yield database
+    database.dispose()

@@ -96,7 +96,7 @@ def test_health_is_503_when_the_database_fails(
 
     monkeypatch.setattr(own_rt.db, "ping", broken)
     response = own_client.get("/health")
-    assert (response.status_code, response.json()["status"]) == (503, "degraded")
+    assert (response.status_code, response.json()["status"]) == (503, "unavailable")
 
 
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs"])

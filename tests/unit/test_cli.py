@@ -167,8 +167,13 @@ def test_db_upgrade_exits_0(local: dict[str, Any]) -> None:
     assert local["db_upgrade"].returncode == 0, local["db_upgrade"].stderr
 
 
-def test_db_upgrade_reports_the_revision(local: dict[str, Any]) -> None:
-    assert "0001" in local["db_upgrade"].stdout
+def test_db_upgrade_reports_the_newest_revision(local: dict[str, Any]) -> None:
+    from alembic.script import ScriptDirectory
+
+    from corehub.store.migrate import MIGRATIONS
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert f"revision {head}" in local["db_upgrade"].stdout
 
 
 def test_list_runs_with_an_unknown_status_exits_2(local: dict[str, Any]) -> None:

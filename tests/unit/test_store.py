@@ -6,7 +6,6 @@ import base64
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from corehub.store import (
     TaskStatus,
     TaskStore,
 )
-from corehub.store.migrate import upgrade
 from corehub.store.states import is_legal
 
 S = TaskStatus
@@ -37,33 +35,6 @@ SUCCESS = Outcome(S.SUCCESS, result={"answer": 42})
 FAILURE = Outcome(
     S.FAILURE, error_class=ErrorClass.EXCEPTION, error_type="RuntimeError", error_message="boom"
 )
-
-
-@pytest.fixture(scope="module")
-def pg_database(postgres_server: Any) -> Iterator[Database]:
-    """One migrated PostgreSQL database for this module, dropped at its end."""
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    database = Database(postgres_server.create_database(name))
-    try:
-        upgrade(database)
-        yield database
-    finally:
-        database.dispose()
-        postgres_server.drop_database(name)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated, empty database of each kind (PostgreSQL: the module's, emptied first)."""
-    if request.param == "postgresql":
-        database: Database = request.getfixturevalue("pg_database")
-        TaskStore(database).delete_all()
-        yield database
-        return
-    database = Database(f"sqlite:///{tmp_path / 'corehub.db'}")
-    upgrade(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture
@@ -314,7 +285,7 @@ def test_requeue_orphans_returns_the_requeued_ids(store: TaskStore) -> None:
 def test_requeue_orphans_records_a_requeued_event(store: TaskStore) -> None:
     record, _ = _claimed(store)
     store.requeue_orphans("worker lost")
-    assert _events(store, record.id)[-1] == ("requeued", "started", "queued", 1)
+    assert _events(store, record.id)[-1] == ("rescued", "started", "queued", 1)
 
 
 def test_requeued_task_can_be_claimed_again_as_attempt_two(store: TaskStore) -> None:

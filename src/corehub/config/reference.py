@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -35,5 +38,20 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the README's markers (`python -m corehub.config.reference
+    README.md`); a test fails when the two drift."""
+    text = path.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{START}\n{markdown_table()}\n{END}{tail}")
+
+
 if __name__ == "__main__":
-    print(markdown_table())
+    if len(sys.argv) > 1:
+        update_readme(Path(sys.argv[1]))
+    else:
+        print(markdown_table())

@@ -64,6 +64,9 @@ class WorkerSettings(BaseModel):
         "prefork", description="pool of `corehub worker` (`corehub up` always uses threads)"
     )
     prefetch_multiplier: int = Field(1, ge=1, description="messages reserved per slot")
+    heartbeat_seconds: float = Field(
+        5.0, gt=0, description="how often a worker process extends its running attempts' leases"
+    )
     queues: list[str] = Field(default_factory=lambda: ["celery"], description="queues consumed")
 
 
@@ -71,12 +74,20 @@ class TaskSettings(BaseModel):
     default_queue: str = Field(
         "celery", description="queue of tasks that name none (Celery's own default)"
     )
-    max_attempts: int = Field(1, ge=1, description="attempts per task unless it says otherwise")
+    max_attempts: int = Field(
+        3, ge=1, description="attempts per task (a lost worker costs one) unless it says otherwise"
+    )
     max_result_bytes: int = Field(MiB, ge=1, description="largest JSON result a task may return")
 
 
 class SchedulerSettings(BaseModel):
     tick_seconds: float = Field(0.5, gt=0, description="how often the scheduler looks for work")
+    lease_ttl_seconds: float = Field(
+        10.0, gt=0, description="leadership lease; a silent leader is replaced after this"
+    )
+    heartbeat_timeout_seconds: float = Field(
+        30.0, gt=0, description="an attempt silent this long is rescued (retried or dead)"
+    )
     relay_grace_seconds: float = Field(
         2.0, ge=0, description="age of an unpublished task before the relay publishes it"
     )

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from corehub.config import Settings
+from corehub.engine.heartbeat import Heartbeats
 from corehub.registry import Registry
 from corehub.store import TaskStore
 
@@ -17,6 +18,10 @@ class EngineContext:
     registry: Registry
     store: TaskStore
     hostname: str = field(default_factory=socket.gethostname)
+    heartbeats: Heartbeats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.heartbeats = Heartbeats(self.store.attempts, self.settings.worker.heartbeat_seconds)
 
     def worker_name(self) -> str:
         """Per process, because prefork children each hold their own leases."""

@@ -35,7 +35,11 @@ def run_delivery(
             task_id,
         )
         return
-    outcome = execute(ctx, spec, args, kwargs)
+    ctx.heartbeats.hold(lease.token)
+    try:
+        outcome = execute(ctx, spec, args, kwargs)
+    finally:
+        ctx.heartbeats.release(lease.token)
     if not ctx.store.finish(lease, outcome):
         log.warning("task %s %s: lost its lease; outcome dropped", spec.name, task_id)
     elif outcome.status is TaskStatus.FAILURE:

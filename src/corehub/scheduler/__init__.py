@@ -1,6 +1,7 @@
-"""Time-driven work: the outbox relay now; releases, schedules and rescue build on the loop."""
+"""Time-driven work under one leader: rescue of lost attempts and the outbox relay."""
 
-from corehub.scheduler.loop import AlwaysLeader, Leadership, Scheduler
+from corehub.scheduler.leader import SqlLeadership
+from corehub.scheduler.loop import Leadership, Scheduler
 from corehub.scheduler.relay import Relay
 
-__all__ = ["AlwaysLeader", "Leadership", "Relay", "Scheduler"]
+__all__ = ["Leadership", "Relay", "Scheduler", "SqlLeadership"]

@@ -1,53 +1,78 @@
-"""The scheduler: a loop of ticks in which the leader does the periodic work.
+"""The scheduler: a loop of ticks in which only the leader acts.
 
-Leadership is a seam: `Leadership.is_leader()` decides whether this process acts on a tick.
+Each tick renews (or tries to take) the leader lease; the leader rescues attempts whose
+heartbeats stopped, then publishes what never reached the broker. Its rescue writes are
+fenced by its epoch, so a paused old leader that wakes up changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Protocol
 
 from corehub.scheduler.relay import Relay
+from corehub.store.attempts import AttemptLeases
+from corehub.store.leadership import Fence
 
 log = logging.getLogger("corehub.scheduler")
+LOST_WORKER = "the attempt's heartbeats stopped (worker lost)"
 
 
 class Leadership(Protocol):
-    def is_leader(self) -> bool: ...
-
-
-class AlwaysLeader:
-    """For a single scheduler; duplicates of its work are absorbed by the claim CAS."""
-
-    def is_leader(self) -> bool:
-        return True
+    def acquire(self) -> Fence | None: ...
+    def release(self) -> None: ...
 
 
 class Scheduler:
     def __init__(
-        self, relay: Relay, *, tick_seconds: float, leadership: Leadership | None = None
+        self,
+        relay: Relay,
+        attempts: AttemptLeases,
+        leadership: Leadership,
+        *,
+        tick_seconds: float,
+        heartbeat_timeout: timedelta,
     ) -> None:
         self.relay = relay
+        self.attempts = attempts
+        self.leadership = leadership
         self.tick_seconds = tick_seconds
-        self.leadership = leadership or AlwaysLeader()
+        self.heartbeat_timeout = heartbeat_timeout
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
-        if not self.leadership.is_leader():
+        fence = self.leadership.acquire()
+        if fence is None:
             return
+        rescue = self.attempts.rescue_stale(
+            timeout=self.heartbeat_timeout, fence=fence, reason=LOST_WORKER
+        )
+        if rescue.requeued or rescue.dead:
+            log.warning(
+                "rescued %d attempts (%d requeued, %d dead)",
+                len(rescue.requeued) + len(rescue.dead),
+                len(rescue.requeued),
+                len(rescue.dead),
+            )
         self.relay.drain()
 
     def run(self) -> None:
         """Tick until stopped; a failing tick is logged and the loop goes on."""
-        while not self._stop.is_set():
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.tick()
+                except Exception as exc:
+                    log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
+                self._stop.wait(self.tick_seconds)
+        finally:
             try:
-                self.tick()
+                self.leadership.release()
             except Exception as exc:
-                log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
-            self._stop.wait(self.tick_seconds)
+                log.warning("could not release leadership: %s", exc)
 
     def request_stop(self) -> None:
         """Ask the loop to end after its current tick (safe from a signal handler)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from corehub import jsoncodec
@@ -20,6 +21,9 @@ from corehub.store import (
     TaskStatus,
     TaskStore,
 )
+from corehub.store.leadership import LeaderLeases
+
+SCHEDULER_ROLE = "scheduler"
 
 
 def parse_statuses(names: Iterable[str]) -> tuple[TaskStatus, ...]:
@@ -101,6 +105,21 @@ class TaskService:
 
     def list_tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
         return self.store.list_tasks(flt, limit=limit, cursor=cursor)
+
+    def health(self) -> dict[str, Any]:
+        """Readiness facts: the database answers; who leads the scheduler; what waits."""
+        self.store.db.ping()
+        unpublished, oldest = self.store.backlog()
+        lease = LeaderLeases(self.store.db).state(SCHEDULER_ROLE)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        return {
+            "scheduler": {
+                "leader": lease.holder if lease and lease.live else None,
+                "epoch": lease.epoch if lease else 0,
+            },
+            "relay_backlog": unpublished,
+            "oldest_queued_age_seconds": round(max(age, 0.0), 3),
+        }
 
     def events(self, task_id: str, *, after: int = 0) -> list[EventRecord]:
         self.get(task_id)

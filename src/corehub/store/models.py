@@ -39,7 +39,7 @@ class Task(Base):
     queue: Mapped[str] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     lease_token: Mapped[str | None] = mapped_column(String(36))
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -63,6 +63,7 @@ class Task(Base):
         Index("ix_tasks_created", "created_at", "id"),
         Index("ix_tasks_status_created", "status", "created_at"),
         Index("ix_tasks_name_created", "name", "created_at"),
+        Index("ix_tasks_status_heartbeat", "status", "heartbeat_at"),
         Index(
             "ix_tasks_unpublished",
             "created_at",
@@ -91,3 +92,18 @@ class TaskEvent(Base):
 
 tasks_table = cast(Table, Task.__table__)
 events_table = cast(Table, TaskEvent.__table__)
+
+
+class LeaderLease(Base):
+    """Who leads a role (the scheduler), until when, and under which epoch."""
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+leases_table = cast(Table, LeaderLease.__table__)

@@ -26,7 +26,7 @@ class NewTask:
     kwargs: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_task_id)
     priority: int = 0
-    max_attempts: int = 1
+    max_attempts: int = 3
     idempotency_key: str | None = None
     owner: str | None = None
     parent_id: str | None = None

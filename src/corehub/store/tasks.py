@@ -12,11 +12,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict, InvalidInput
+from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
@@ -29,6 +39,7 @@ from corehub.store.records import (
     TaskFilter,
     TaskRecord,
 )
+from corehub.store.sql import insert_if_absent
 from corehub.store.states import ErrorClass, TaskStatus
 from corehub.store.transitions import Transitions
 
@@ -40,6 +51,7 @@ class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.transitions = Transitions(db)
+        self.attempts = AttemptLeases(db)
         self._mark_published = (
             update(t)
             .where(t.c.id.in_(bindparam("ids", expanding=True)))
@@ -150,30 +162,14 @@ class TaskStore:
         return True
 
     def requeue_orphans(self, reason: str) -> list[str]:
-        """started → queued for attempts whose worker is known to be gone; returns their ids."""
-        now = self.db.now()
-        with self.db.write() as conn:
-            rows = conn.execute(
-                update(t)
-                .where(t.c.status == S.STARTED)
-                .values(
-                    status=S.QUEUED,
-                    lease_token=None,
-                    worker=None,
-                    published_at=None,
-                    updated_at=now,
-                )
-                .returning(t.c.id, t.c.attempt)
-            ).all()
-            if rows:
-                conn.execute(
-                    insert(ev).values(created_at=now),
-                    [
-                        _event(r.id, "requeued", S.STARTED, S.QUEUED, r.attempt, reason)
-                        for r in rows
-                    ],
-                )
-        return [r.id for r in rows]
+        """Rescue every started attempt now: their worker is known gone (the embedded hub
+        restarted). Returns the ids put back in the queue."""
+        requeued: list[str] = []
+        while True:
+            rescue = self.attempts.rescue_stale(timeout=timedelta(0), fence=None, reason=reason)
+            requeued += rescue.requeued
+            if not rescue.requeued and not rescue.dead:
+                return requeued
 
     def forget_publications(self) -> int:
         """Mark every queued task unpublished: an in-process broker lost them all on restart."""
@@ -239,6 +235,15 @@ class TaskStore:
     def _cutoff(self, age: timedelta) -> Any:
         return self.db.now() - age  # on PostgreSQL, interval arithmetic in SQL
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """(queued tasks never published, creation time of the oldest queued task)."""
+        unpublished = select(func.count()).where(t.c.status == S.QUEUED, t.c.published_at.is_(None))
+        oldest = select(func.min(t.c.created_at)).where(t.c.status == S.QUEUED)
+        with self.db.read() as conn:
+            count = int(conn.execute(unpublished).scalar_one())
+            first = conn.execute(oldest).scalar_one()
+        return count, first  # min() keeps the column type: an aware datetime
+
     def delete_all(self) -> None:
         """Testing and `db reset` only."""
         with self.db.write() as conn:
@@ -302,8 +307,7 @@ def _append(
 
 
 def _insert_if_absent(dialect: str, row: dict[str, Any]) -> Any:
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(t).values(**row).on_conflict_do_nothing(index_elements=["id"])
+    return insert_if_absent(dialect, t, row, "id")
 
 
 def encode_cursor(at: datetime, task_id: str) -> str:

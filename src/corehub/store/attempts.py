@@ -1,0 +1,110 @@
+"""Attempt leases over time: heartbeats keep them, rescue ends the ones whose worker is gone.
+
+A rescued attempt goes back to queued while attempts remain, else the task is dead; either
+way its lease token is cleared, so the old attempt's finish loses its compare-and-set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from corehub.store.database import Database
+from corehub.store.leadership import Fence, fenced_by
+from corehub.store.models import events_table as ev
+from corehub.store.models import tasks_table as t
+from corehub.store.states import ErrorClass, TaskStatus
+
+S = TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Rescue:
+    requeued: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+
+
+class AttemptLeases:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def beat(self, tokens: Sequence[str]) -> int:
+        """Extend every live lease of this process in one statement."""
+        if not tokens:
+            return 0
+        stmt = (
+            update(t)
+            .where(
+                t.c.lease_token.in_(bindparam("tokens", expanding=True)), t.c.status == S.STARTED
+            )
+            .values(heartbeat_at=bindparam("now") if self.db.is_sqlite else self.db.now())
+        )
+        with self.db.write() as conn:
+            return conn.execute(stmt, {"tokens": list(tokens), "now": self.db.now()}).rowcount
+
+    def rescue_stale(
+        self, *, timeout: timedelta, fence: Fence | None, reason: str, limit: int = 500
+    ) -> Rescue:
+        """End attempts whose last heartbeat is older than `timeout` (all started ones when
+        `timeout` is zero), as the holder of `fence`."""
+        now = self.db.now()
+        stale = (
+            select(t.c.id)
+            .where(t.c.status == S.STARTED, t.c.heartbeat_at <= now - timeout)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        base = update(t).where(t.c.id.in_(stale), fenced_by(self.db, fence))
+        with self.db.write() as conn:
+            requeued = conn.execute(
+                base.where(t.c.attempt < t.c.max_attempts)
+                .values(
+                    status=S.QUEUED,
+                    lease_token=None,
+                    worker=None,
+                    published_at=None,
+                    updated_at=now,
+                )
+                .returning(t.c.id, t.c.attempt)
+            ).all()
+            dead = conn.execute(
+                base.where(t.c.attempt >= t.c.max_attempts)
+                .values(
+                    status=S.DEAD,
+                    lease_token=None,
+                    finished_at=now,
+                    updated_at=now,
+                    error_class=ErrorClass.WORKER_LOST,
+                    error_type="WorkerLost",
+                    error_message=f"{reason}; no attempts remain",
+                )
+                .returning(t.c.id, t.c.attempt)
+            ).all()
+            _events(conn, now, requeued, "rescued", S.QUEUED, reason)
+            _events(conn, now, dead, "dead", S.DEAD, f"{reason}; no attempts remain")
+        return Rescue([r.id for r in requeued], [r.id for r in dead])
+
+
+def _events(
+    conn: Connection, now: Any, rows: Sequence[Any], type_: str, to: TaskStatus, message: str
+) -> None:
+    if rows:
+        conn.execute(
+            insert(ev).values(created_at=now),
+            [
+                {
+                    "task_id": r.id,
+                    "type": type_,
+                    "from_status": S.STARTED,
+                    "to_status": to,
+                    "attempt": r.attempt,
+                    "message": message,
+                    "data": None,
+                }
+                for r in rows
+            ],
+        )

@@ -1,0 +1,14 @@
+"""Small SQL forms that differ by dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_if_absent(dialect: str, table: Table, row: dict[str, Any], key: str) -> Any:
+    """`INSERT … ON CONFLICT (key) DO NOTHING` in the dialect at hand."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])

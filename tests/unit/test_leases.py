@@ -1,0 +1,122 @@
+"""Attempt leases and the leader lease: heartbeats keep work, rescue ends it, epochs fence."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
+from corehub.store.leadership import LeaderLeases
+
+S = TaskStatus
+LOST = "heartbeats stopped"
+SHORT = timedelta(seconds=0.3)
+
+
+@pytest.fixture
+def store(db: Database) -> TaskStore:
+    return TaskStore(db)
+
+
+@pytest.fixture
+def role() -> str:
+    """A role name of this test's own: the lease table is shared by the module's tests."""
+    return f"role-{uuid.uuid4().hex[:8]}"
+
+
+def _started(store: TaskStore, max_attempts: int = 3) -> tuple[str, str]:
+    [task] = store.create([NewTask(name="core.sleep", queue="celery", max_attempts=max_attempts)])
+    lease = store.claim(task.id, "w1")
+    assert lease is not None
+    return task.id, lease.token
+
+
+def test_a_stale_attempt_is_requeued_with_a_rescued_event(store: TaskStore) -> None:
+    task_id, _ = _started(store)
+    time.sleep(0.4)
+    rescue = store.attempts.rescue_stale(timeout=SHORT, fence=None, reason=LOST)
+    row, last = store.get(task_id), store.events(task_id)[-1]
+    assert (rescue.requeued, row and row.status, (last.type, last.from_status, last.to_status)) == (
+        [task_id],
+        S.QUEUED,
+        ("rescued", "started", "queued"),
+    )
+
+
+def test_an_attempt_with_fresh_heartbeats_is_never_rescued(store: TaskStore) -> None:
+    task_id, token = _started(store)
+    for _ in range(4):
+        time.sleep(0.15)
+        store.attempts.beat([token])
+    rescue = store.attempts.rescue_stale(timeout=SHORT, fence=None, reason=LOST)
+    row = store.get(task_id)
+    assert (rescue.requeued, rescue.dead, row and row.status) == ([], [], S.STARTED)
+
+
+def test_a_stale_attempt_with_no_attempts_left_is_dead(store: TaskStore) -> None:
+    task_id, _ = _started(store, max_attempts=1)
+    rescue = store.attempts.rescue_stale(timeout=timedelta(0), fence=None, reason=LOST)
+    row = store.get(task_id)
+    assert (rescue.dead, row and row.status, row and row.error_class) == (
+        [task_id],
+        S.DEAD,
+        "worker_lost",
+    )
+
+
+def test_a_rescued_attempt_that_wakes_up_is_fenced(store: TaskStore) -> None:
+    task_id, token = _started(store)
+    store.attempts.rescue_stale(timeout=timedelta(0), fence=None, reason=LOST)
+    finished = store.finish(Lease(task_id, token, 1), Outcome(S.SUCCESS, result=1))
+    row, last = store.get(task_id), store.events(task_id)[-1]
+    assert (finished, row and row.status, last.type) == (False, S.QUEUED, "fenced")
+
+
+def test_a_heartbeat_does_not_touch_other_leases(store: TaskStore) -> None:
+    first, _ = _started(store)
+    _second, second_token = _started(store)
+    before = store.get(first)
+    time.sleep(0.05)
+    store.attempts.beat([second_token])
+    assert store.get(first) == before
+
+
+def test_only_one_holder_leads_at_a_time(store: TaskStore, role: str) -> None:
+    leases = LeaderLeases(store.db)
+    a = leases.acquire(role, "a", timedelta(seconds=30))
+    b = leases.acquire(role, "b", timedelta(seconds=30))
+    renewed = leases.acquire(role, "a", timedelta(seconds=30))
+    assert (a and a.epoch, b, renewed and renewed.epoch) == (1, None, 1)
+
+
+def test_an_expired_lease_passes_to_another_with_a_new_epoch(store: TaskStore, role: str) -> None:
+    leases = LeaderLeases(store.db)
+    leases.acquire(role, "a", SHORT)
+    time.sleep(0.4)
+    b = leases.acquire(role, "b", timedelta(seconds=30))
+    a_again = leases.acquire(role, "a", timedelta(seconds=30))
+    assert (b and b.epoch, a_again) == (2, None)
+
+
+def test_a_deposed_leader_cannot_rescue(store: TaskStore, role: str) -> None:
+    leases = LeaderLeases(store.db)
+    old = leases.acquire(role, "a", SHORT)
+    task_id, _ = _started(store)
+    time.sleep(0.4)
+    new = leases.acquire(role, "b", timedelta(seconds=30))
+    by_old = store.attempts.rescue_stale(timeout=timedelta(0), fence=old, reason=LOST)
+    by_new = store.attempts.rescue_stale(timeout=timedelta(0), fence=new, reason=LOST)
+    assert (by_old.requeued, by_new.requeued) == ([], [task_id])
+
+
+def test_a_released_lease_is_taken_at_once(store: TaskStore, role: str) -> None:
+    leases = LeaderLeases(store.db)
+    a = leases.acquire(role, "a", timedelta(seconds=30))
+    assert a is not None
+    leases.release(a)
+    b = leases.acquire(role, "b", timedelta(seconds=30))
+    state = leases.state(role)
+    assert (b and b.epoch, state and state.holder, state and state.live) == (2, "b", True)
