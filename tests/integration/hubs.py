@@ -168,15 +168,23 @@ def embedded_hub(workdir: Path) -> Hub:
 
 
 def split_hub(
-    workdir: Path, database_url: str, broker_url: str, *, workers: int = 1, concurrency: int = 2
+    workdir: Path,
+    database_url: str,
+    broker_url: str,
+    *,
+    workers: int = 1,
+    concurrency: int = 2,
+    schedulers: int = 1,
+    env: dict[str, str] | None = None,
 ) -> Hub:
     port = free_port()
-    env = base_env(workdir, port)
-    env["COREHUB_DATABASE__URL"] = database_url
-    env["COREHUB_BROKER__URL"] = broker_url
-    hub = Hub("split", workdir, env, port, broker_url=broker_url)
+    full_env = {**base_env(workdir, port), **(env or {})}
+    full_env["COREHUB_DATABASE__URL"] = database_url
+    full_env["COREHUB_BROKER__URL"] = broker_url
+    hub = Hub("split", workdir, full_env, port, broker_url=broker_url)
     hub.add("api", "api", "--port", str(port))
-    hub.add("scheduler", "scheduler")
+    for n in range(schedulers):
+        hub.add(f"scheduler{n}" if n else "scheduler", "scheduler")
     for n in range(workers):
         hub.add(
             f"worker{n}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 __version__ = "0.0.1"
@@ -26,3 +28,9 @@ def register_tasks(registry: Any) -> None:
     registry.register_task("testkit", "returns_set", returns_set)
     registry.register_task("testkit", "returns_big", returns_big)
     registry.register_task("testkit", "add", add)
+    registry.register_task("testkit", "suicide", suicide)
+
+
+def suicide() -> None:
+    """Kill the process running it, every time: a poison task."""
+    os.kill(os.getpid(), signal.SIGKILL)
