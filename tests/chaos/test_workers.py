@@ -86,7 +86,9 @@ def test_a_paused_scheduler_leader_is_replaced_and_stays_deposed(make_hub: HubFa
         leader_proc = next(
             p
             for p in hub.processes
-            if p.name.startswith("scheduler") and p.proc is not None and str(p.proc.pid) in first
+            if p.name.startswith("scheduler")
+            and p.proc is not None
+            and _holder_pid(first) == p.proc.pid
         )
         leader_proc.signal(signal.SIGSTOP)
         try:
