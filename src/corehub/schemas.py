@@ -53,6 +53,7 @@ class TaskView(BaseModel):
     attempt: int
     max_attempts: int
     worker: str | None
+    run_at: datetime | None = Field(None, description="when a waiting retry is due")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -99,6 +100,10 @@ class TaskInfo(BaseModel):
     max_attempts: int | None
     soft_time_limit: float | None
     time_limit: float | None
+    backoff_base: float
+    backoff_cap: float
+    retry_on: list[str]
+    dont_retry_on: list[str]
 
 
 class ModuleView(BaseModel):

@@ -33,7 +33,7 @@ from corehub.store.states import is_legal
 S = TaskStatus
 SUCCESS = Outcome(S.SUCCESS, result={"answer": 42})
 FAILURE = Outcome(
-    S.FAILURE, error_class=ErrorClass.EXCEPTION, error_type="RuntimeError", error_message="boom"
+    S.FAILURE, error_class=ErrorClass.PERMANENT, error_type="RuntimeError", error_message="boom"
 )
 
 
@@ -159,7 +159,7 @@ def test_finish_with_failure_stores_the_error(store: TaskStore) -> None:
     record, lease = _claimed(store)
     store.finish(lease, FAILURE)
     row = _get(store, record.id)
-    assert (row.status, row.error_class, row.error_message) == (S.FAILURE, "exception", "boom")
+    assert (row.status, row.error_class, row.error_message) == (S.FAILURE, "permanent", "boom")
 
 
 def test_success_events_are_queued_started_success(store: TaskStore) -> None:

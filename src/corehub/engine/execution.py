@@ -14,6 +14,7 @@ from corehub import jsoncodec
 from corehub.engine.context import EngineContext
 from corehub.registry import TaskSpec
 from corehub.store import ErrorClass, Lease, NewTask, Outcome, TaskStatus
+from corehub.tasks import Retry
 
 log = logging.getLogger("corehub.engine")
 ADOPTED = "received from a Celery client without a record; recorded at claim"
@@ -37,16 +38,17 @@ def run_delivery(
         return
     ctx.heartbeats.hold(lease.token)
     try:
-        outcome = execute(ctx, spec, args, kwargs)
+        outcome = execute(ctx, spec, lease, args, kwargs)
     finally:
         ctx.heartbeats.release(lease.token)
     if not ctx.store.finish(lease, outcome):
         log.warning("task %s %s: lost its lease; outcome dropped", spec.name, task_id)
-    elif outcome.status is TaskStatus.FAILURE:
+    elif outcome.status is not TaskStatus.SUCCESS:
         log.warning(
-            "task %s %s failed: %s: %s",
+            "task %s %s %s: %s: %s",
             spec.name,
             task_id,
+            outcome.status.value,
             outcome.error_type,
             outcome.error_message,
         )
@@ -78,19 +80,38 @@ def claim(
 
 
 def execute(
-    ctx: EngineContext, spec: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ctx: EngineContext,
+    spec: TaskSpec,
+    lease: Lease,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Outcome:
     try:
         value = spec.func(*args, **kwargs)
     except Exception as exc:
-        return Outcome(
-            TaskStatus.FAILURE,
-            error_class=ErrorClass.EXCEPTION,
-            error_type=type(exc).__name__,
-            error_message=str(exc) or type(exc).__name__,
-            error_traceback=traceback.format_exc(),
-        )
+        return failure_outcome(spec, lease, exc)
     return result_outcome(value, ctx.settings.tasks.max_result_bytes)
+
+
+def failure_outcome(spec: TaskSpec, lease: Lease, exc: Exception) -> Outcome:
+    """Transient failures retry while attempts remain (then the task is dead); others fail."""
+    status, error_class, delay = TaskStatus.FAILURE, ErrorClass.PERMANENT, None
+    if spec.options.is_transient(exc):
+        error_class = ErrorClass.TRANSIENT
+        if lease.last:
+            status = TaskStatus.DEAD
+        else:
+            status = TaskStatus.RETRYING
+            asked = exc.after if isinstance(exc, Retry) else None
+            delay = asked if asked is not None else spec.options.backoff().delay(lease.attempt)
+    return Outcome(
+        status,
+        error_class=error_class,
+        error_type=type(exc).__name__,
+        error_message=str(exc) or type(exc).__name__,
+        error_traceback=traceback.format_exc(),
+        retry_in=delay,
+    )
 
 
 def result_outcome(value: Any, limit: int) -> Outcome:

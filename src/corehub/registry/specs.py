@@ -8,17 +8,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corehub.errors import InvalidInput
+from corehub.resilience import Backoff
+from corehub.tasks import TransientError
 
 
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
-    """Per-task defaults; a submit may override queue, priority and max_attempts."""
+    """Per-task defaults; a submit may override queue, priority and max_attempts.
+
+    Exceptions in `retry_on` (and `corehub.tasks.TransientError`) are retried with
+    exponential backoff from `backoff_base` up to `backoff_cap` seconds, full jitter,
+    unless they are in `dont_retry_on`; others fail the task at once.
+    """
 
     queue: str | None = None
     priority: int = 0
     max_attempts: int | None = None
     soft_time_limit: float | None = None
     time_limit: float | None = None
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    retry_on: tuple[type[BaseException], ...] = ()
+    dont_retry_on: tuple[type[BaseException], ...] = ()
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base, self.backoff_cap)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, self.dont_retry_on):
+            return False
+        return isinstance(exc, (TransientError, *self.retry_on))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The scheduler: a loop of ticks in which only the leader acts.
 
 Each tick renews (or tries to take) the leader lease; the leader rescues attempts whose
-heartbeats stopped, then publishes what never reached the broker. Its rescue writes are
-fenced by its epoch, so a paused old leader that wakes up changes nothing.
+heartbeats stopped, releases retries whose backoff elapsed, then publishes what never reached
+the broker. Its writes to tasks are fenced by its epoch, so a paused old leader that wakes up
+changes nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Scheduler:
         rescue = self.attempts.rescue_stale(
             timeout=self.heartbeat_timeout, fence=fence, reason=LOST_WORKER
         )
+        self.attempts.release_due(fence=fence)
         if rescue.requeued or rescue.dead:
             log.warning(
                 "rescued %d attempts (%d requeued, %d dead)",

@@ -32,6 +32,7 @@ def task_view(r: TaskRecord) -> TaskView:
         attempt=r.attempt,
         max_attempts=r.max_attempts,
         worker=r.worker,
+        run_at=r.run_at,
         created_at=r.created_at,
         started_at=r.started_at,
         completed_at=r.finished_at,
@@ -75,6 +76,10 @@ def task_info(spec: TaskSpec) -> TaskInfo:
         max_attempts=o.max_attempts,
         soft_time_limit=o.soft_time_limit,
         time_limit=o.time_limit,
+        backoff_base=o.backoff_base,
+        backoff_cap=o.backoff_cap,
+        retry_on=[c.__name__ for c in o.retry_on],
+        dont_retry_on=[c.__name__ for c in o.dont_retry_on],
     )
 
 

@@ -46,6 +46,42 @@ class AttemptLeases:
         with self.db.write() as conn:
             return conn.execute(stmt, {"tokens": list(tokens), "now": self.db.now()}).rowcount
 
+    def release_due(self, *, fence: Fence | None, limit: int = 1000) -> list[str]:
+        """Tasks waiting in SQL whose time has come (retry backoff elapsed) become queued and
+        unpublished, for the relay to publish. Never early: `run_at` is on the database clock."""
+        now = self.db.now()
+        due = (
+            select(t.c.id)
+            .where(t.c.status == S.RETRYING, t.c.run_at <= now)
+            .order_by(t.c.run_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        with self.db.write() as conn:
+            rows = conn.execute(
+                update(t)
+                .where(t.c.id.in_(due), t.c.status == S.RETRYING, fenced_by(self.db, fence))
+                .values(status=S.QUEUED, run_at=None, published_at=None, updated_at=now)
+                .returning(t.c.id, t.c.attempt)
+            ).all()
+            if rows:
+                conn.execute(
+                    insert(ev).values(created_at=now),
+                    [
+                        {
+                            "task_id": r.id,
+                            "type": "queued",
+                            "from_status": S.RETRYING,
+                            "to_status": S.QUEUED,
+                            "attempt": r.attempt,
+                            "message": "backoff elapsed",
+                            "data": None,
+                        }
+                        for r in rows
+                    ],
+                )
+        return [r.id for r in rows]
+
     def rescue_stale(
         self, *, timeout: timedelta, fence: Fence | None, reason: str, limit: int = 500
     ) -> Rescue:

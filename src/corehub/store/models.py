@@ -64,6 +64,7 @@ class Task(Base):
         Index("ix_tasks_status_created", "status", "created_at"),
         Index("ix_tasks_name_created", "name", "created_at"),
         Index("ix_tasks_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_tasks_status_run_at", "status", "run_at"),
         Index(
             "ix_tasks_unpublished",
             "created_at",

@@ -94,6 +94,11 @@ class Lease:
     task_id: str
     token: str
     attempt: int
+    max_attempts: int = 1
+
+    @property
+    def last(self) -> bool:
+        return self.attempt >= self.max_attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class Outcome:
     error_type: str | None = None
     error_message: str | None = None
     error_traceback: str | None = None
+    retry_in: float | None = None  # seconds; only with status RETRYING
 
 
 @dataclass(frozen=True, slots=True)

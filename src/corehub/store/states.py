@@ -40,7 +40,9 @@ def is_legal(from_status: TaskStatus | None, to_status: TaskStatus) -> bool:
 class ErrorClass(StrEnum):
     """Why an attempt failed, as retries and operators reason about it."""
 
-    EXCEPTION = "exception"  # the task body raised
+    PERMANENT = "permanent"  # the task body raised something not worth retrying
+    TRANSIENT = "transient"  # the task body raised something worth retrying
+    TIMEOUT = "timeout"  # a time limit ended the attempt
     INVALID_RESULT = "invalid_result"  # not JSON, or over the size limit
     UNKNOWN_TASK = "unknown_task"  # no such task in this worker's registry
     MALFORMED_MESSAGE = "malformed_message"  # the broker message could not be decoded

@@ -104,11 +104,11 @@ class TaskStore:
     def claim(self, task_id: str, worker: str) -> Lease | None:
         """queued → started: takes a fresh lease and counts the attempt before the body runs."""
         token = str(uuid4())
-        attempt = self.transitions.claim(task_id, token, worker)
-        return None if attempt is None else Lease(task_id, token, attempt)
+        claimed = self.transitions.claim(task_id, token, worker)
+        return None if claimed is None else Lease(task_id, token, *claimed)
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
-        """started → success|failure, only for the holder of the lease.
+        """started → success|failure|retrying|dead, only for the holder of the lease.
 
         A holder that lost its lease (rescued, cancelled) changes nothing; the event log
         records that its outcome was dropped.

@@ -8,9 +8,20 @@ their parameters change, which keeps SQLAlchemy's per-call work to a cache looku
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Interval,
+    Select,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.sql.dml import Update
 
 from corehub.store.database import Database
@@ -20,13 +31,29 @@ from corehub.store.records import Lease, Outcome
 from corehub.store.states import TaskStatus
 
 S = TaskStatus
-EVENT_COLUMNS = ["task_id", "type", "from_status", "to_status", "attempt", "created_at"]
+EVENT_COLUMNS = [
+    "task_id",
+    "type",
+    "from_status",
+    "to_status",
+    "attempt",
+    "message",
+    "data",
+    "created_at",
+]
 
 
 class Transitions:
     def __init__(self, db: Database) -> None:
         self.db = db
-        now: Any = bindparam("p_now") if db.is_sqlite else func.statement_timestamp()
+        sqlite = db.is_sqlite
+        now: Any = bindparam("p_now") if sqlite else func.statement_timestamp()
+        # A retry's due time on the database's clock (SQLite's clock is this host's).
+        run_at: Any = (
+            bindparam("p_run_at", type_=t.c.run_at.type)
+            if sqlite
+            else now + bindparam("p_delay", type_=Interval())
+        )
         self._claim = (
             update(t)
             .where(t.c.id == bindparam("p_id"), t.c.status == S.QUEUED)
@@ -38,8 +65,9 @@ class Transitions:
                 started_at=now,
                 heartbeat_at=now,
                 updated_at=now,
+                run_at=None,
             )
-            .returning(t.c.id, t.c.attempt, t.c.updated_at)
+            .returning(t.c.id, t.c.attempt, t.c.max_attempts, t.c.updated_at)
         )
         self._finish = (
             update(t)
@@ -53,41 +81,47 @@ class Transitions:
                 lease_token=None,
                 finished_at=now,
                 updated_at=now,
+                run_at=run_at,
                 result=bindparam("p_result", type_=t.c.result.type),
                 error_class=bindparam("p_error_class"),
                 error_type=bindparam("p_error_type"),
                 error_message=bindparam("p_error_message"),
                 error_traceback=bindparam("p_error_traceback"),
             )
-            .returning(t.c.id, t.c.attempt, t.c.updated_at)
+            .returning(t.c.id, t.c.attempt, t.c.max_attempts, t.c.updated_at)
         )
         self._event = insert(ev)
-        if not db.is_sqlite:
+        if not sqlite:
             self._claim_with_event = _with_event(
-                self._claim, literal("started"), literal(S.QUEUED.value)
+                self._claim, literal("started"), literal(S.QUEUED.value), None, None
             )
             self._finish_with_event = _with_event(
-                self._finish, bindparam("p_status"), literal(S.STARTED.value)
+                self._finish,
+                bindparam("p_status"),
+                literal(S.STARTED.value),
+                bindparam("p_message"),
+                bindparam("p_data", type_=ev.c.data.type),
             )
 
-    def claim(self, task_id: str, token: str, worker: str) -> int | None:
-        """queued → started; returns the attempt number, or None if the task was not queued."""
+    def claim(self, task_id: str, token: str, worker: str) -> tuple[int, int] | None:
+        """queued → started; (attempt, max_attempts), or None if the task was not queued."""
         params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
         if not self.db.is_sqlite:
             with self.db.autocommit() as conn:
                 row = conn.execute(self._claim_with_event, params).first()
-            return None if row is None else int(row.attempt)
+            return None if row is None else (int(row.attempt), int(row.max_attempts))
         with self.db.write() as conn:
             params["p_now"] = self.db.now()
             row = conn.execute(self._claim, params).first()
             if row is None:
                 return None
-            self._append(conn, row, "started", S.QUEUED, S.STARTED, None)
-        return int(row.attempt)
+            self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
+        return int(row.attempt), int(row.max_attempts)
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
-        """started → success|failure for the lease holder; False if the lease was lost."""
-        params = {
+        """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
+        data = _event_data(outcome)
+        params: dict[str, Any] = {
             "p_id": lease.task_id,
             "p_token": lease.token,
             "p_status": outcome.status.value,
@@ -96,17 +130,28 @@ class Transitions:
             "p_error_type": outcome.error_type,
             "p_error_message": outcome.error_message,
             "p_error_traceback": outcome.error_traceback,
+            "p_message": outcome.error_message,
+            "p_data": data,
         }
+        delay = timedelta(seconds=outcome.retry_in) if outcome.retry_in is not None else None
         if not self.db.is_sqlite:
+            params["p_delay"] = delay
             with self.db.autocommit() as conn:
                 return conn.execute(self._finish_with_event, params).first() is not None
         with self.db.write() as conn:
-            params["p_now"] = self.db.now()
+            now = params["p_now"] = self.db.now()
+            params["p_run_at"] = now + delay if delay is not None else None
             row = conn.execute(self._finish, params).first()
             if row is None:
                 return False
             self._append(
-                conn, row, outcome.status.value, S.STARTED, outcome.status, outcome.error_message
+                conn,
+                row,
+                outcome.status.value,
+                S.STARTED,
+                outcome.status,
+                outcome.error_message,
+                data,
             )
         return True
 
@@ -118,6 +163,7 @@ class Transitions:
         from_status: TaskStatus,
         to_status: TaskStatus,
         message: str | None,
+        data: dict[str, Any] | None,
     ) -> None:
         conn.execute(
             self._event,
@@ -128,15 +174,38 @@ class Transitions:
                 "to_status": to_status,
                 "attempt": row.attempt,
                 "message": message,
+                "data": data,
                 "created_at": row.updated_at,
             },
         )
 
 
-def _with_event(cas: Update, type_: Any, from_status: Any) -> Any:
-    """`WITH changed AS (UPDATE … RETURNING) INSERT INTO task_events SELECT … FROM changed`."""
+def _event_data(outcome: Outcome) -> dict[str, Any] | None:
+    """What an attempt's end tells the log beyond its status: its error class and retry."""
+    if outcome.error_class is None:
+        return None
+    data: dict[str, Any] = {
+        "error_class": outcome.error_class.value,
+        "error_type": outcome.error_type,
+    }
+    if outcome.retry_in is not None:
+        data["retry_in"] = round(outcome.retry_in, 3)
+    return data
+
+
+def _with_event(cas: Update, type_: Any, from_status: Any, message: Any, data: Any) -> Any:
+    """`WITH changed AS (UPDATE … RETURNING), logged AS (INSERT INTO task_events SELECT … FROM
+    changed) SELECT … FROM changed`: PostgreSQL runs both writes whatever the query reads."""
     changed = cas.cte("changed")
     rows: Select[Any] = select(
-        changed.c.id, type_, from_status, type_, changed.c.attempt, changed.c.updated_at
+        changed.c.id,
+        type_,
+        from_status,
+        type_,
+        changed.c.attempt,
+        message if message is not None else literal(None),
+        data if data is not None else literal(None, type_=ev.c.data.type),
+        changed.c.updated_at,
     )
-    return insert(ev).from_select(EVENT_COLUMNS, rows).returning(ev.c.attempt)
+    logged = insert(ev).from_select(EVENT_COLUMNS, rows).cte("logged")
+    return select(changed.c.attempt, changed.c.max_attempts).add_cte(logged)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
+
+from corehub.tasks import Retry
 
 __version__ = "0.0.1"
 
@@ -24,11 +27,26 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def flaky(path: str, failures: int, error: str = "ConnectionError") -> int:
+    """Fail `failures` times (counted in the file at `path`), then return the attempt count."""
+    counter = Path(path)
+    seen = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(seen))
+    if seen <= failures:
+        if error == "Retry":
+            raise Retry(after=0.2, reason=f"not yet ({seen})")
+        raise {"ConnectionError": ConnectionError, "ValueError": ValueError}[error](f"try {seen}")
+    return seen
+
+
 def register_tasks(registry: Any) -> None:
     registry.register_task("testkit", "returns_set", returns_set)
     registry.register_task("testkit", "returns_big", returns_big)
     registry.register_task("testkit", "add", add)
     registry.register_task("testkit", "suicide", suicide)
+    registry.register_task(
+        "testkit", "flaky", flaky, retry_on=(ConnectionError,), backoff_base=0.2, backoff_cap=0.5
+    )
 
 
 def suicide() -> None:

@@ -1,4 +1,4 @@
-"""leader leases, and an index for finding stale attempts
+"""leader leases, and indexes for stale attempts and due retries
 
 Revision ID: 0002
 Revises: 0001
@@ -28,8 +28,10 @@ def upgrade() -> None:
         sa.Column("renewed_at", UTCDateTime),
     )
     op.create_index("ix_tasks_status_heartbeat", "tasks", ["status", "heartbeat_at"])
+    op.create_index("ix_tasks_status_run_at", "tasks", ["status", "run_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_status_run_at", "tasks")
     op.drop_index("ix_tasks_status_heartbeat", "tasks")
     op.drop_table("leader_leases")
