@@ -29,6 +29,28 @@ class BulkRunRequest(BaseModel):
     tasks: list[RunTaskRequest] = Field(min_length=1, max_length=10_000)
 
 
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kwargs: dict[str, Any] | None = Field(None, description="replace the original's kwargs")
+
+
+class BulkReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[str] = Field(default_factory=lambda: ["dead"])
+    task_name: str | None = None
+    created_since: datetime | None = None
+    created_until: datetime | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    kwargs: dict[str, Any] | None = None
+
+
+class ReplayResponse(BaseModel):
+    task_ids: list[str] = Field(description="the new tasks")
+    replayed: list[str] = Field(description="the tasks they replay, in the same order")
+
+
 class TaskError(BaseModel):
     error_class: str | None
     type: str | None
@@ -53,6 +75,7 @@ class TaskView(BaseModel):
     attempt: int
     max_attempts: int
     worker: str | None
+    parent_id: str | None = Field(None, description="the task this one replays")
     run_at: datetime | None = Field(None, description="when a waiting retry is due")
     created_at: datetime
     started_at: datetime | None

@@ -27,6 +27,10 @@ class HubAccess(Protocol):
         cursor: str | None,
     ) -> TaskPage: ...
     def modules(self) -> list[ModuleView]: ...
+    def replay(self, task_id: str, kwargs: dict[str, Any] | None) -> TaskView: ...
+    def replay_matching(
+        self, *, task_name: str | None, limit: int, kwargs: dict[str, Any] | None
+    ) -> list[TaskView]: ...
     def registered_tasks(self) -> list[TaskInfo]: ...
 
 
@@ -58,6 +62,15 @@ class RemoteAccess:
 
     def modules(self) -> list[ModuleView]:
         return self.client.modules()
+
+    def replay(self, task_id: str, kwargs: dict[str, Any] | None) -> TaskView:
+        return self.client.replay(task_id, kwargs)
+
+    def replay_matching(
+        self, *, task_name: str | None, limit: int, kwargs: dict[str, Any] | None
+    ) -> list[TaskView]:
+        reply = self.client.replay_matching(task_name=task_name, limit=limit, kwargs=kwargs)
+        return [self.client.get(i) for i in reply.task_ids]
 
     def registered_tasks(self) -> list[TaskInfo]:
         return self.client.registered_tasks()
@@ -91,6 +104,17 @@ class LocalAccess:
 
     def modules(self) -> list[ModuleView]:
         return [module_view(m, self.rt.registry) for m in self.rt.registry.modules()]
+
+    def replay(self, task_id: str, kwargs: dict[str, Any] | None) -> TaskView:
+        return task_view(self.rt.service.replay(task_id, kwargs=kwargs))
+
+    def replay_matching(
+        self, *, task_name: str | None, limit: int, kwargs: dict[str, Any] | None
+    ) -> list[TaskView]:
+        flt = TaskFilter(name=task_name)
+        return [
+            task_view(r) for r in self.rt.service.replay_matching(flt, limit=limit, kwargs=kwargs)
+        ]
 
     def registered_tasks(self) -> list[TaskInfo]:
         return [task_info(s) for s in self.rt.registry.tasks()]

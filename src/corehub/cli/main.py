@@ -33,7 +33,9 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 list_app = typer.Typer(no_args_is_help=True, help="List registered tasks, modules or task runs.")
 app.add_typer(db_app, name="db")
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list and replay dead tasks.")
 app.add_typer(list_app, name="list")
+app.add_typer(dlq_app, name="dlq")
 
 UrlOpt = Annotated[
     str | None, typer.Option("--url", envvar="COREHUB_URL", help="act on a hub through its API")
@@ -350,6 +352,64 @@ def list_runs(
     )
     if page.next_cursor:
         render.out.print(f"more: --cursor {page.next_cursor}")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    name: Annotated[str | None, typer.Option("--name", "-n", help="task name")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dead tasks (attempts exhausted), newest first."""
+    page = _access(url).list_tasks(
+        status=["dead"], task_name=name, since=None, limit=limit, cursor=None
+    )
+    if as_json:
+        render.emit_json(page)
+        return
+    render.table(
+        "dead letters",
+        ["id", "task", "attempts", "error", "when"],
+        [
+            (v.task_id, v.task_name, v.attempt, (v.error or "")[:60], render.when(v.completed_at))
+            for v in page.items
+        ],
+    )
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    task_ids: Annotated[list[str] | None, typer.Argument(help="dead task ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every dead task (with --name)")] = False,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="task name")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    kw: Annotated[
+        list[str] | None, typer.Option("-k", "--kw", help="replace kwargs: key=value")
+    ] = None,
+    kwargs_json: Annotated[
+        str | None, typer.Option("--kwargs", help="replace kwargs (JSON)")
+    ] = None,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay dead tasks as new tasks linked to them, optionally with edited kwargs."""
+    if not task_ids and not all_:
+        raise InvalidInput("name task ids to replay, or --all")
+    hub = _access(url)
+    kwargs = _parse_kwargs(kw or [], kwargs_json) if (kw or kwargs_json) else None
+    if task_ids:
+        views = [hub.replay(task_id, kwargs) for task_id in task_ids]
+    else:
+        with render.err.status("replaying dead tasks"):
+            views = hub.replay_matching(task_name=name, limit=limit, kwargs=kwargs)
+    if as_json:
+        render.emit_json(views)
+        return
+    for v in views:
+        render.out.print(f"replayed {v.parent_id} as {v.task_name} [bold]{v.task_id}[/bold]")
+    if not views:
+        render.out.print("no dead tasks matched")
 
 
 # -- configuration and database --------------------------------------------------------------

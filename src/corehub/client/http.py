@@ -21,6 +21,7 @@ from corehub.schemas import (
     EventView,
     ModuleView,
     Ping,
+    ReplayResponse,
     RunTaskRequest,
     TaskInfo,
     TaskPage,
@@ -140,6 +141,26 @@ class Client:
         params = _list_params(status, task_name, created_since, created_until, cursor, limit)
         return self._call("GET", "/tasks", TaskPage, params=params)  # type: ignore[no-any-return]
 
+    def replay(self, task_id: str, kwargs: dict[str, Any] | None = None) -> TaskView:
+        """Run a dead, failed or cancelled task again as a new, linked task."""
+        body = {"kwargs": kwargs} if kwargs is not None else None
+        return self._call(  # type: ignore[no-any-return]
+            "POST", f"/tasks/{task_id}/replay", TaskView, json=body
+        )
+
+    def replay_matching(
+        self,
+        *,
+        status: Sequence[str] = ("dead",),
+        task_name: str | None = None,
+        limit: int = 100,
+        kwargs: dict[str, Any] | None = None,
+    ) -> ReplayResponse:
+        body = {"status": list(status), "task_name": task_name, "limit": limit, "kwargs": kwargs}
+        return self._call(  # type: ignore[no-any-return]
+            "POST", "/tasks/replay", ReplayResponse, json=body
+        )
+
     def events(self, task_id: str, *, after: int = 0) -> list[EventView]:
         return self._call(  # type: ignore[no-any-return]
             "GET", f"/tasks/{task_id}/events", list[EventView], params={"after": after}
@@ -218,6 +239,12 @@ class AsyncClient:
         params = _list_params(status, task_name, created_since, created_until, cursor, limit)
         return await self._call(  # type: ignore[no-any-return]
             "GET", "/tasks", TaskPage, params=params
+        )
+
+    async def replay(self, task_id: str, kwargs: dict[str, Any] | None = None) -> TaskView:
+        body = {"kwargs": kwargs} if kwargs is not None else None
+        return await self._call(  # type: ignore[no-any-return]
+            "POST", f"/tasks/{task_id}/replay", TaskView, json=body
         )
 
     async def events(self, task_id: str, *, after: int = 0) -> list[EventView]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from corehub import jsoncodec
 from corehub.config import Settings
-from corehub.errors import InvalidInput, NotFound, PayloadTooLarge
+from corehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from corehub.registry import Registry
 from corehub.service.outbox import Publisher, publish_committed
 from corehub.store import (
@@ -24,6 +24,7 @@ from corehub.store import (
 from corehub.store.leadership import LeaderLeases
 
 SCHEDULER_ROLE = "scheduler"
+REPLAYABLE = frozenset({TaskStatus.DEAD, TaskStatus.FAILURE, TaskStatus.CANCELLED})
 
 
 def parse_statuses(names: Iterable[str]) -> tuple[TaskStatus, ...]:
@@ -93,6 +94,49 @@ class TaskService:
     def submit_many(self, reqs: Sequence[SubmitRequest]) -> list[TaskRecord]:
         """All or nothing: every request is checked before one row is written."""
         new = [self.prepare(r) for r in reqs]
+        records = self.store.create(new)
+        publish_committed(self.store, self.publisher, records)
+        return records
+
+    def replay(self, task_id: str, *, kwargs: dict[str, Any] | None = None) -> TaskRecord:
+        """Run a dead, failed or cancelled task again as a new task linked to it."""
+        return self._replay([self.get(task_id)], kwargs)[0]
+
+    def replay_matching(
+        self, flt: TaskFilter, *, limit: int, kwargs: dict[str, Any] | None = None
+    ) -> list[TaskRecord]:
+        """Replay up to `limit` tasks matching `flt` (dead ones unless it names statuses)."""
+        if not flt.statuses:
+            flt = replace(flt, statuses=(TaskStatus.DEAD,))
+        originals = self.store.list_tasks(flt, limit=limit).items
+        return self._replay(originals, kwargs)
+
+    def _replay(
+        self, originals: Sequence[TaskRecord], kwargs: dict[str, Any] | None
+    ) -> list[TaskRecord]:
+        not_replayable = [o.id for o in originals if o.status not in REPLAYABLE]
+        if not_replayable:
+            raise Conflict(
+                f"only dead, failed or cancelled tasks can be replayed: "
+                f"{', '.join(not_replayable[:5])}"
+            )
+        new = [
+            replace(
+                self.prepare(
+                    SubmitRequest(
+                        o.name,
+                        kwargs if kwargs is not None else o.kwargs,
+                        args=o.args,
+                        queue=o.queue,
+                        priority=o.priority,
+                        max_attempts=o.max_attempts,
+                        owner=o.owner,
+                    )
+                ),
+                parent_id=o.id,
+            )
+            for o in originals
+        ]
         records = self.store.create(new)
         publish_committed(self.store, self.publisher, records)
         return records

@@ -33,6 +33,7 @@ def task_view(r: TaskRecord) -> TaskView:
         max_attempts=r.max_attempts,
         worker=r.worker,
         run_at=r.run_at,
+        parent_id=r.parent_id,
         created_at=r.created_at,
         started_at=r.started_at,
         completed_at=r.finished_at,

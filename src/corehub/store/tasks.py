@@ -61,19 +61,43 @@ class TaskStore:
     # -- accepting -------------------------------------------------------------------------
 
     def create(self, tasks: Sequence[NewTask], *, message: str | None = None) -> list[TaskRecord]:
-        """Insert rows and their `queued` events in one transaction (accept = commit)."""
+        """Insert rows and their `queued` events in one transaction (accept = commit).
+
+        A task with a `parent_id` is a replay: its parent gets a `replayed` event too.
+        """
         if not tasks:
             return []
         now = self.db.now()
         rows = [_row(task, S.QUEUED) for task in tasks]
+        replays = [
+            _event(
+                task.parent_id,
+                "replayed",
+                None,
+                None,
+                0,
+                f"replayed as {task.id}",
+                {"replay_id": task.id},
+            )
+            for task in tasks
+            if task.parent_id
+        ]
         try:
             with self.db.write() as conn:
                 stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
                 created = conn.execute(stmt, rows).all()
-                conn.execute(
-                    insert(ev).values(created_at=now),
-                    [_event(r.id, "queued", None, S.QUEUED, 0, message) for r in created],
-                )
+                queued = [
+                    _event(
+                        task.id,
+                        "queued",
+                        None,
+                        S.QUEUED,
+                        0,
+                        f"replay of {task.parent_id}" if task.parent_id else message,
+                    )
+                    for task in tasks
+                ]
+                conn.execute(insert(ev).values(created_at=now), queued + replays)
         except IntegrityError as exc:
             raise Conflict("a task with this id or idempotency key already exists") from exc
         by_id = {r.id: TaskRecord.from_row(r) for r in created}

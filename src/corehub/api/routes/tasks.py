@@ -7,9 +7,12 @@ from fastapi import APIRouter, Query
 
 from corehub.api.deps import Service, SettingsDep
 from corehub.schemas import (
+    BulkReplayRequest,
     BulkRunRequest,
     BulkRunResponse,
     EventView,
+    ReplayRequest,
+    ReplayResponse,
     RunTaskRequest,
     TaskPage,
     TaskView,
@@ -44,6 +47,28 @@ def run_tasks(body: BulkRunRequest, service: Service) -> BulkRunResponse:
     """Accept many tasks in one transaction: all are stored, or none (on any invalid one)."""
     records = service.submit_many([_submit_request(t) for t in body.tasks])
     return BulkRunResponse(task_ids=[r.id for r in records])
+
+
+@router.post("/tasks/replay", status_code=202)
+def replay_tasks(body: BulkReplayRequest, service: Service) -> ReplayResponse:
+    """Replay every task matching the filter (dead ones by default), up to `limit`."""
+    flt = TaskFilter(
+        statuses=parse_statuses(body.status),
+        name=body.task_name,
+        created_since=_utc(body.created_since),
+        created_until=_utc(body.created_until),
+    )
+    records = service.replay_matching(flt, limit=body.limit, kwargs=body.kwargs)
+    return ReplayResponse(
+        task_ids=[r.id for r in records], replayed=[r.parent_id or "" for r in records]
+    )
+
+
+@router.post("/tasks/{task_id}/replay", status_code=202)
+def replay_task(task_id: str, service: Service, body: ReplayRequest | None = None) -> TaskView:
+    """Run a dead, failed or cancelled task again as a new task linked to it (409 otherwise);
+    both carry the event."""
+    return task_view(service.replay(task_id, kwargs=body.kwargs if body else None))
 
 
 @router.get("/tasks")
