@@ -34,6 +34,11 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
+def canonical(value: Any) -> bytes:
+    """The same bytes for equal values (sorted keys): for hashing what a request means."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
 def dumps_str(value: Any) -> str:
     return dumps(value).decode()
 

@@ -393,3 +393,20 @@ def test_odd_body_never_gives_a_500(client: TestClient, body: bytes) -> None:
 def test_odd_bulk_body_never_gives_a_500(client: TestClient, body: bytes) -> None:
     wrapped = b'{"tasks": [' + body + b"]}" if body else b'{"tasks": }'
     assert client.post("/tasks/bulk", content=wrapped, headers=JSON).status_code < 500
+
+
+def test_idempotency_header_and_field_that_differ_are_refused(
+    own_client: TestClient, own_rt: Runtime
+) -> None:
+    body = {"task_name": "echo_bot.echo", "kwargs": {}, "idempotency_key": "a"}
+    response = own_client.post("/tasks/run", json=body, headers={"Idempotency-Key": "b"})
+    assert (response.status_code, count_tasks(own_rt)) == (422, 0)
+
+
+def test_idempotency_field_alone_deduplicates(own_client: TestClient, own_rt: Runtime) -> None:
+    body = {"task_name": "echo_bot.echo", "kwargs": {"text": "x"}, "idempotency_key": "k1"}
+    first, again = (
+        own_client.post("/tasks/run", json=body),
+        own_client.post("/tasks/run", json=body),
+    )
+    assert (first.status_code, again.status_code, count_tasks(own_rt)) == (202, 200, 1)

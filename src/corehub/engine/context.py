@@ -10,6 +10,7 @@ from corehub.config import Settings
 from corehub.engine.heartbeat import Heartbeats
 from corehub.registry import Registry
 from corehub.store import TaskStore
+from corehub.store.effects import EffectLedger
 
 
 @dataclass
@@ -19,9 +20,11 @@ class EngineContext:
     store: TaskStore
     hostname: str = field(default_factory=socket.gethostname)
     heartbeats: Heartbeats = field(init=False)
+    effects: EffectLedger = field(init=False)
 
     def __post_init__(self) -> None:
         self.heartbeats = Heartbeats(self.store.attempts, self.settings.worker.heartbeat_seconds)
+        self.effects = EffectLedger(self.store.db)
 
     def worker_name(self) -> str:
         """Per process, because prefork children each hold their own leases."""

@@ -14,7 +14,7 @@ from corehub import jsoncodec
 from corehub.engine.context import EngineContext
 from corehub.registry import TaskSpec
 from corehub.store import ErrorClass, Lease, NewTask, Outcome, TaskStatus
-from corehub.tasks import Retry
+from corehub.tasks import Retry, RunningTask, running
 
 log = logging.getLogger("corehub.engine")
 ADOPTED = "received from a Celery client without a record; recorded at claim"
@@ -86,8 +86,10 @@ def execute(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Outcome:
+    task = RunningTask(lease.task_id, spec.name, lease.attempt, lease.max_attempts, ctx.effects)
     try:
-        value = spec.func(*args, **kwargs)
+        with running(task):
+            value = spec.func(*args, **kwargs)
     except Exception as exc:
         return failure_outcome(spec, lease, exc)
     return result_outcome(value, ctx.settings.tasks.max_result_bytes)

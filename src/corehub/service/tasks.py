@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -49,6 +50,18 @@ class SubmitRequest:
     owner: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    record: TaskRecord
+    created: bool
+
+
+def _request_hash(req: SubmitRequest) -> str:
+    """What an idempotency key stands for: the task and everything that shapes its run."""
+    meaning = [req.task_name, req.args, req.kwargs, req.queue, req.priority, req.max_attempts]
+    return hashlib.sha256(jsoncodec.canonical(meaning)).hexdigest()
+
+
 class TaskService:
     def __init__(
         self,
@@ -86,14 +99,42 @@ class TaskService:
             or self.settings.tasks.max_attempts,
             idempotency_key=req.idempotency_key,
             owner=req.owner,
+            request_hash=_request_hash(req) if req.idempotency_key else None,
         )
 
     def submit(self, req: SubmitRequest) -> TaskRecord:
-        return self.submit_many([req])[0]
+        return self.accept(req).record
+
+    def accept(self, req: SubmitRequest) -> Accepted:
+        """Submit once per idempotency key: the same key and request again gives the original
+        task (created=False); the same key with another request is a `Conflict`."""
+        new = self.prepare(req)
+        if req.idempotency_key is None:
+            return Accepted(self._store_and_publish([new])[0], created=True)
+        existing = self._same_request(req, new)
+        if existing is not None:
+            return Accepted(existing, created=False)
+        try:
+            return Accepted(self._store_and_publish([new])[0], created=True)
+        except Conflict:
+            existing = self._same_request(req, new)  # a concurrent submit won the race
+            if existing is None:
+                raise
+            return Accepted(existing, created=False)
+
+    def _same_request(self, req: SubmitRequest, new: NewTask) -> TaskRecord | None:
+        """The task already accepted under this key, if the request is the same one."""
+        assert req.idempotency_key is not None
+        existing = self.store.find_by_idempotency_key(req.owner, req.idempotency_key)
+        if existing is not None and existing.request_hash != new.request_hash:
+            raise Conflict(f"idempotency key {req.idempotency_key!r} was used for another request")
+        return existing
 
     def submit_many(self, reqs: Sequence[SubmitRequest]) -> list[TaskRecord]:
         """All or nothing: every request is checked before one row is written."""
-        new = [self.prepare(r) for r in reqs]
+        return self._store_and_publish([self.prepare(r) for r in reqs])
+
+    def _store_and_publish(self, new: Sequence[NewTask]) -> list[TaskRecord]:
         records = self.store.create(new)
         publish_committed(self.store, self.publisher, records)
         return records
@@ -137,9 +178,7 @@ class TaskService:
             )
             for o in originals
         ]
-        records = self.store.create(new)
-        publish_committed(self.store, self.publisher, records)
-        return records
+        return self._store_and_publish(new)
 
     def get(self, task_id: str) -> TaskRecord:
         record = self.store.get(task_id)

@@ -13,7 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -55,6 +55,7 @@ class Task(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_traceback: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))  # what the key stands for
     owner: Mapped[str | None] = mapped_column(String(200))
     parent_id: Mapped[str | None] = mapped_column(String(36))
     pipeline_run_id: Mapped[str | None] = mapped_column(String(36))
@@ -71,7 +72,6 @@ class Task(Base):
             sqlite_where=text("published_at IS NULL"),
             postgresql_where=text("published_at IS NULL"),
         ),
-        UniqueConstraint("owner", "idempotency_key", name="uq_tasks_owner_idempotency_key"),
     )
 
 
@@ -92,6 +92,15 @@ class TaskEvent(Base):
 
 
 tasks_table = cast(Table, Task.__table__)
+# One task per idempotency key and owner; tasks without an owner share one namespace.
+Index(
+    "uq_tasks_idempotency",
+    func.coalesce(tasks_table.c.owner, ""),
+    tasks_table.c.idempotency_key,
+    unique=True,
+    sqlite_where=text("idempotency_key IS NOT NULL"),
+    postgresql_where=text("idempotency_key IS NOT NULL"),
+)
 events_table = cast(Table, TaskEvent.__table__)
 
 
@@ -108,3 +117,16 @@ class LeaderLease(Base):
 
 
 leases_table = cast(Table, LeaderLease.__table__)
+
+
+class TaskEffect(Base):
+    """An external effect a task performed, by a key stable across its attempts."""
+
+    __tablename__ = "task_effects"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+effects_table = cast(Table, TaskEffect.__table__)

@@ -31,6 +31,7 @@ class NewTask:
     owner: str | None = None
     parent_id: str | None = None
     pipeline_run_id: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class TaskRecord:
     owner: str | None
     parent_id: str | None
     pipeline_run_id: str | None
+    request_hash: str | None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> TaskRecord:

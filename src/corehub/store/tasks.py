@@ -207,6 +207,14 @@ class TaskStore:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def find_by_idempotency_key(self, owner: str | None, key: str) -> TaskRecord | None:
+        stmt = select(*TASK_COLUMNS).where(
+            func.coalesce(t.c.owner, "") == (owner or ""), t.c.idempotency_key == key
+        )
+        with self.db.read() as conn:
+            row = conn.execute(stmt).first()
+        return TaskRecord.from_row(row) if row else None
+
     def get(self, task_id: str) -> TaskRecord | None:
         with self.db.read() as conn:
             row = conn.execute(select(*TASK_COLUMNS).where(t.c.id == task_id)).first()
@@ -288,6 +296,7 @@ def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
         "max_attempts": task.max_attempts,
         "idempotency_key": task.idempotency_key,
         "owner": task.owner,
+        "request_hash": task.request_hash,
         "parent_id": task.parent_id,
         "pipeline_run_id": task.pipeline_run_id,
     }

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from corehub.api.deps import Service, SettingsDep
+from corehub.errors import InvalidInput
 from corehub.schemas import (
     BulkReplayRequest,
     BulkRunRequest,
@@ -36,10 +37,26 @@ def _submit_request(body: RunTaskRequest) -> SubmitRequest:
     )
 
 
-@router.post("/tasks/run", status_code=202)
-def run_task(body: RunTaskRequest, service: Service) -> TaskView:
-    """Accept a task: 202 once its row is committed; it is published right after."""
-    return task_view(service.submit(_submit_request(body)))
+@router.post("/tasks/run", status_code=202, responses={200: {"model": TaskView}})
+def run_task(
+    body: RunTaskRequest,
+    service: Service,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> TaskView:
+    """Accept a task: 202 once its row is committed; it is published right after.
+
+    With an `Idempotency-Key` header (or `idempotency_key` field), the same key and body
+    again answer 200 with the original task; the same key with another body is a 409.
+    """
+    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
+        raise InvalidInput("the Idempotency-Key header and the idempotency_key field differ")
+    if idempotency_key:
+        body = body.model_copy(update={"idempotency_key": idempotency_key})
+    accepted = service.accept(_submit_request(body))
+    if not accepted.created:
+        response.status_code = 200
+    return task_view(accepted.record)
 
 
 @router.post("/tasks/bulk", status_code=202)

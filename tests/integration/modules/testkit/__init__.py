@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from corehub.tasks import Retry
+from corehub.tasks import Retry, TransientError, current_task, once
 
 __version__ = "0.0.1"
 
@@ -39,11 +39,24 @@ def flaky(path: str, failures: int, error: str = "ConnectionError") -> int:
     return seen
 
 
+def charge(path: str) -> int:
+    """Append one line to `path` once per task, however often the attempt after it fails."""
+    ledger = Path(path)
+    with once("charge") as first:
+        if first:
+            with ledger.open("a") as f:
+                f.write(f"{current_task().task_id}\n")
+    if current_task().attempt < 3:
+        raise TransientError("the call after the effect failed")
+    return len(ledger.read_text().splitlines())
+
+
 def register_tasks(registry: Any) -> None:
     registry.register_task("testkit", "returns_set", returns_set)
     registry.register_task("testkit", "returns_big", returns_big)
     registry.register_task("testkit", "add", add)
     registry.register_task("testkit", "suicide", suicide)
+    registry.register_task("testkit", "charge", charge, backoff_base=0.1, backoff_cap=0.2)
     registry.register_task(
         "testkit", "flaky", flaky, retry_on=(ConnectionError,), backoff_base=0.2, backoff_cap=0.5
     )
