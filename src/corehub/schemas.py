@@ -29,6 +29,14 @@ class BulkRunRequest(BaseModel):
     tasks: list[RunTaskRequest] = Field(min_length=1, max_length=10_000)
 
 
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    terminate: bool = Field(
+        False, description="also kill a running attempt (prefork pools); its outcome is dropped"
+    )
+
+
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

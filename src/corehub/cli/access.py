@@ -28,6 +28,7 @@ class HubAccess(Protocol):
     ) -> TaskPage: ...
     def modules(self) -> list[ModuleView]: ...
     def replay(self, task_id: str, kwargs: dict[str, Any] | None) -> TaskView: ...
+    def cancel(self, task_id: str, terminate: bool) -> TaskView: ...
     def replay_matching(
         self, *, task_name: str | None, limit: int, kwargs: dict[str, Any] | None
     ) -> list[TaskView]: ...
@@ -65,6 +66,9 @@ class RemoteAccess:
 
     def replay(self, task_id: str, kwargs: dict[str, Any] | None) -> TaskView:
         return self.client.replay(task_id, kwargs)
+
+    def cancel(self, task_id: str, terminate: bool) -> TaskView:
+        return self.client.cancel(task_id, terminate=terminate)
 
     def replay_matching(
         self, *, task_name: str | None, limit: int, kwargs: dict[str, Any] | None
@@ -107,6 +111,9 @@ class LocalAccess:
 
     def replay(self, task_id: str, kwargs: dict[str, Any] | None) -> TaskView:
         return task_view(self.rt.service.replay(task_id, kwargs=kwargs))
+
+    def cancel(self, task_id: str, terminate: bool) -> TaskView:
+        return task_view(self.rt.service.cancel(task_id, terminate=terminate))
 
     def replay_matching(
         self, *, task_name: str | None, limit: int, kwargs: dict[str, Any] | None

@@ -262,6 +262,21 @@ def status(
         )
 
 
+@app.command()
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="the task id")],
+    terminate: Annotated[bool, typer.Option(help="also kill a running attempt")] = False,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel an unfinished task; a running one is revoked (exit 5 if it already finished)."""
+    view = _access(url).cancel(task_id, terminate)
+    if as_json:
+        render.emit_json(view)
+    else:
+        render.out.print(f"cancelled {view.task_name} [bold]{view.task_id}[/bold]")
+
+
 @list_app.command("tasks")
 def list_tasks(url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Registered tasks and their parameters."""

@@ -141,6 +141,12 @@ class Client:
         params = _list_params(status, task_name, created_since, created_until, cursor, limit)
         return self._call("GET", "/tasks", TaskPage, params=params)  # type: ignore[no-any-return]
 
+    def cancel(self, task_id: str, *, terminate: bool = False) -> TaskView:
+        """Cancel an unfinished task (`Conflict` if it already finished)."""
+        return self._call(  # type: ignore[no-any-return]
+            "POST", f"/tasks/{task_id}/cancel", TaskView, json={"terminate": terminate}
+        )
+
     def replay(self, task_id: str, kwargs: dict[str, Any] | None = None) -> TaskView:
         """Run a dead, failed or cancelled task again as a new, linked task."""
         body = {"kwargs": kwargs} if kwargs is not None else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import TimeLimitExceeded
 
 from corehub.engine.context import EngineContext
 from corehub.engine.execution import run_delivery
@@ -15,6 +16,17 @@ class CorehubCelery(Celery):  # type: ignore[misc]
     """A Celery app that carries the engine context its consumer and tasks need."""
 
     context: EngineContext
+
+
+class CorehubTask(Task):  # type: ignore[misc]
+    """Records what only the worker's main process sees: a hard time limit's kill."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        if isinstance(exc, TimeLimitExceeded):
+            limit = float(exc.args[0]) if exc.args else 0.0
+            self.app.context.store.time_out(task_id, limit)
 
 
 def create_celery(ctx: EngineContext) -> CorehubCelery:
@@ -59,4 +71,6 @@ def _register(app: CorehubCelery, spec: TaskSpec) -> None:
         options["soft_time_limit"] = spec.options.soft_time_limit
     if spec.options.time_limit:
         options["time_limit"] = spec.options.time_limit
-    app.task(name=spec.name, bind=True, shared=False, typing=False, **options)(run)
+    app.task(name=spec.name, base=CorehubTask, bind=True, shared=False, typing=False, **options)(
+        run
+    )

@@ -10,6 +10,8 @@ import logging
 import traceback
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from corehub import jsoncodec
 from corehub.engine.context import EngineContext
 from corehub.registry import TaskSpec
@@ -98,8 +100,9 @@ def execute(
 def failure_outcome(spec: TaskSpec, lease: Lease, exc: Exception) -> Outcome:
     """Transient failures retry while attempts remain (then the task is dead); others fail."""
     status, error_class, delay = TaskStatus.FAILURE, ErrorClass.PERMANENT, None
-    if spec.options.is_transient(exc):
-        error_class = ErrorClass.TRANSIENT
+    timed_out = isinstance(exc, SoftTimeLimitExceeded)
+    if timed_out or spec.options.is_transient(exc):
+        error_class = ErrorClass.TIMEOUT if timed_out else ErrorClass.TRANSIENT
         if lease.last:
             status = TaskStatus.DEAD
         else:

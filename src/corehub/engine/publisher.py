@@ -48,3 +48,11 @@ class CeleryPublisher:
                 exc,
             )
         return done
+
+    def revoke(self, task_id: str, *, terminate: bool) -> None:
+        """Best effort: the record already says cancelled, and the claim and finish
+        compare-and-sets enforce it whether or not this broadcast arrives."""
+        try:
+            self.app.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
+        except Exception as exc:
+            log.warning("revoke of %s not broadcast: %s: %s", task_id, type(exc).__name__, exc)

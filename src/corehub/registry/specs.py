@@ -74,10 +74,7 @@ class TaskSpec:
 
 
 def describe(module: str, task: str, func: Callable[..., Any], options: TaskOptions) -> TaskSpec:
-    try:
-        signature = inspect.signature(func, eval_str=True)
-    except (NameError, TypeError, SyntaxError):
-        signature = inspect.signature(func)
+    signature = _signature(func)
     doc = inspect.getdoc(func) or ""
     return TaskSpec(
         module=module,
@@ -88,6 +85,20 @@ def describe(module: str, task: str, func: Callable[..., Any], options: TaskOpti
         parameters=tuple(_parameter(p) for p in signature.parameters.values()),
         signature=signature,
     )
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    """The function's signature; a callable without one (some builtins) accepts anything."""
+    try:
+        return inspect.signature(func, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        return inspect.signature(func)
+    except ValueError:
+        anything = [
+            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+        return inspect.Signature(anything)
 
 
 def _parameter(p: inspect.Parameter) -> Parameter:

@@ -16,6 +16,9 @@ class Publisher(Protocol):
 
     def publish(self, tasks: Sequence[TaskRecord]) -> list[str]: ...
 
+    def revoke(self, task_id: str, *, terminate: bool) -> None:
+        """Tell workers not to start `task_id` (and, with `terminate`, to kill its run)."""
+
 
 def publish_committed(
     store: TaskStore, publisher: Publisher | None, tasks: Sequence[TaskRecord]

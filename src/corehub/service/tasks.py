@@ -180,6 +180,16 @@ class TaskService:
         ]
         return self._store_and_publish(new)
 
+    def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord:
+        """Cancel an unfinished task; `Conflict` if it already finished."""
+        record = self.get(task_id)
+        before = self.store.cancel(task_id, "cancelled on request")
+        if before is None:
+            raise Conflict(f"task {task_id} already finished ({self.get(task_id).status})")
+        if before is TaskStatus.STARTED and self.publisher is not None:
+            self.publisher.revoke(task_id, terminate=terminate)
+        return self.store.get(task_id) or record
+
     def get(self, task_id: str) -> TaskRecord:
         record = self.store.get(task_id)
         if record is None:

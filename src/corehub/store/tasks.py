@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -40,7 +41,7 @@ from corehub.store.records import (
     TaskRecord,
 )
 from corehub.store.sql import insert_if_absent
-from corehub.store.states import ErrorClass, TaskStatus
+from corehub.store.states import TERMINAL, ErrorClass, TaskStatus
 from corehub.store.transitions import Transitions
 
 S = TaskStatus
@@ -153,6 +154,66 @@ class TaskStore:
                 "the attempt lost its lease; its outcome was dropped",
             )
         return False
+
+    def cancel(self, task_id: str, reason: str) -> TaskStatus | None:
+        """Any unfinished task → cancelled, in one compare-and-set per possible state; returns
+        the state it was cancelled from, or None when it had already finished (or is gone).
+
+        A pending task then never starts (its claim fails); a running attempt loses its lease,
+        so its outcome is dropped. Racing a finish, exactly one of the two wins.
+        """
+        now = self.db.now()
+        with self.db.write() as conn:
+            row = conn.execute(select(t.c.status).where(t.c.id == task_id)).first()
+            if row is None or TaskStatus(row.status) in TERMINAL:
+                return None
+            before = TaskStatus(row.status)
+            changed = conn.execute(
+                update(t)
+                .where(t.c.id == task_id, t.c.status == before)
+                .values(
+                    status=S.CANCELLED,
+                    lease_token=None,
+                    run_at=None,
+                    finished_at=now,
+                    updated_at=now,
+                    error_class=None,
+                    error_message=reason,
+                )
+                .returning(t.c.attempt)
+            ).first()
+            if changed is None:
+                return None
+            _append(conn, now, task_id, "cancelled", before, S.CANCELLED, changed.attempt, reason)
+        return before
+
+    def time_out(self, task_id: str, limit: float) -> TaskStatus | None:
+        """A hard time limit killed the running attempt: retry while attempts remain, else
+        dead; class `timeout`. Returns the new state, or None if the task was not running."""
+        now = self.db.now()
+        message = f"hard time limit of {limit:g}s exceeded"
+        with self.db.write() as conn:
+            row = conn.execute(
+                update(t)
+                .where(t.c.id == task_id, t.c.status == S.STARTED)
+                .values(
+                    status=case(
+                        (t.c.attempt < t.c.max_attempts, S.RETRYING.value), else_=S.DEAD.value
+                    ),
+                    lease_token=None,
+                    run_at=now,
+                    updated_at=now,
+                    error_class=ErrorClass.TIMEOUT,
+                    error_type="TimeLimitExceeded",
+                    error_message=message,
+                )
+                .returning(t.c.status, t.c.attempt)
+            ).first()
+            if row is None:
+                return None
+            status = TaskStatus(row.status)
+            _append(conn, now, task_id, status.value, S.STARTED, status, row.attempt, message)
+        return status
 
     def reject(self, task: NewTask, error_class: ErrorClass, message: str) -> bool:
         """Fail a task that can never run here (unknown name, undecodable message).

@@ -11,6 +11,7 @@ from corehub.schemas import (
     BulkReplayRequest,
     BulkRunRequest,
     BulkRunResponse,
+    CancelRequest,
     EventView,
     ReplayRequest,
     ReplayResponse,
@@ -64,6 +65,13 @@ def run_tasks(body: BulkRunRequest, service: Service) -> BulkRunResponse:
     """Accept many tasks in one transaction: all are stored, or none (on any invalid one)."""
     records = service.submit_many([_submit_request(t) for t in body.tasks])
     return BulkRunResponse(task_ids=[r.id for r in records])
+
+
+@router.post("/tasks/{task_id}/cancel")
+def cancel_task(task_id: str, service: Service, body: CancelRequest | None = None) -> TaskView:
+    """Cancel an unfinished task (409 if it already finished). A pending one never starts; a
+    running one is revoked and its outcome dropped, with `terminate` its process killed."""
+    return task_view(service.cancel(task_id, terminate=bool(body and body.terminate)))
 
 
 @router.post("/tasks/replay", status_code=202)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,37 @@ def charge(path: str) -> int:
     return len(ledger.read_text().splitlines())
 
 
+def nap(seconds: float) -> float:
+    """Sleep through anything; only a hard time limit ends it early."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            time.sleep(0.05)
+        except Exception:
+            continue
+    return seconds
+
+
+def sleepy(seconds: float) -> None:
+    """Sleep; a soft time limit interrupts it."""
+    time.sleep(seconds)
+
+
 def register_tasks(registry: Any) -> None:
     registry.register_task("testkit", "returns_set", returns_set)
     registry.register_task("testkit", "returns_big", returns_big)
     registry.register_task("testkit", "add", add)
     registry.register_task("testkit", "suicide", suicide)
+    registry.register_task("testkit", "hard_limited", nap, time_limit=1.0, max_attempts=2)
+    registry.register_task(
+        "testkit",
+        "soft_limited",
+        sleepy,
+        soft_time_limit=0.5,
+        max_attempts=2,
+        backoff_base=0.1,
+        backoff_cap=0.2,
+    )
     registry.register_task("testkit", "charge", charge, backoff_base=0.1, backoff_cap=0.2)
     registry.register_task(
         "testkit", "flaky", flaky, retry_on=(ConnectionError,), backoff_base=0.2, backoff_cap=0.5
