@@ -29,7 +29,12 @@ class Runtime:
         if self.publisher is None:
             raise RuntimeError("a scheduler needs a publisher")
         cfg = self.settings.scheduler
-        relay = Relay(self.store, self.publisher, grace=timedelta(seconds=cfg.relay_grace_seconds))
+        relay = Relay(
+            self.store,
+            self.publisher,
+            grace=timedelta(seconds=cfg.relay_grace_seconds),
+            redelivery=timedelta(seconds=cfg.redelivery_seconds),
+        )
         leadership = SqlLeadership(LeaderLeases(self.db), timedelta(seconds=cfg.lease_ttl_seconds))
         return Scheduler(
             relay,

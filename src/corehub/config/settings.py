@@ -88,6 +88,12 @@ class SchedulerSettings(BaseModel):
     heartbeat_timeout_seconds: float = Field(
         30.0, gt=0, description="an attempt silent this long is rescued (retried or dead)"
     )
+    redelivery_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="a queued task published this long ago and still unclaimed is published "
+        "again (a broker lost it); the claim absorbs duplicates",
+    )
     relay_grace_seconds: float = Field(
         2.0, ge=0, description="age of an unpublished task before the relay publishes it"
     )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import TimeLimitExceeded
+from celery.exceptions import Reject, TimeLimitExceeded
 
 from corehub.engine.context import EngineContext
 from corehub.engine.execution import run_delivery
+from corehub.errors import Unavailable
 from corehub.registry import TaskSpec
+
+log = logging.getLogger("corehub.engine")
+UNAVAILABLE_PAUSE = 1.0
 
 
 class CorehubCelery(Celery):  # type: ignore[misc]
@@ -62,7 +68,14 @@ def _register(app: CorehubCelery, spec: TaskSpec) -> None:
 
     def run(self: Any, *args: Any, **kwargs: Any) -> None:
         queue = (self.request.delivery_info or {}).get("routing_key")
-        run_delivery(ctx, spec, self.request.id, queue, args, kwargs)
+        try:
+            run_delivery(ctx, spec, self.request.id, queue, args, kwargs)
+        except Unavailable as exc:
+            # Without the database nothing can be claimed or recorded: hand the message back
+            # after a pause (not in a tight loop); rescue covers an attempt that had started.
+            log.warning("task %s %s requeued: %s", spec.name, self.request.id, exc.detail)
+            time.sleep(UNAVAILABLE_PAUSE)
+            raise Reject(str(exc), requeue=True) from exc
 
     run.__name__ = spec.task
     run.__doc__ = spec.description

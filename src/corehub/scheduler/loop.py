@@ -59,7 +59,7 @@ class Scheduler:
                 len(rescue.requeued),
                 len(rescue.dead),
             )
-        self.relay.drain()
+        self.relay.drain(fence=fence)
 
     def run(self) -> None:
         """Tick until stopped; a failing tick is logged and the loop goes on."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from corehub.store import TaskRecord, TaskStore
+from corehub.store.leadership import Fence
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,10 @@ class Publisher(Protocol):
 
 
 def publish_committed(
-    store: TaskStore, publisher: Publisher | None, tasks: Sequence[TaskRecord]
+    store: TaskStore,
+    publisher: Publisher | None,
+    tasks: Sequence[TaskRecord],
+    fence: Fence | None = None,
 ) -> int:
     """Publish committed tasks and mark them; whatever fails stays for the relay.
 
@@ -38,7 +42,7 @@ def publish_committed(
             len(tasks),
         )
     try:
-        store.mark_published(published)
+        store.mark_published(published, fence)
     except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
         log.warning("could not mark %d tasks published: %s", len(published), exc)
         return 0

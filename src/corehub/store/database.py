@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
-from corehub.errors import ConfigError
+from corehub.errors import ConfigError, Unavailable
 
 
 def normalize_url(raw: str) -> URL:
@@ -31,6 +31,17 @@ def normalize_url(raw: str) -> URL:
             [f"database.url [COREHUB_DATABASE__URL]: unsupported database {url.drivername!r}"]
         )
     return url
+
+
+@contextmanager
+def outage_as_unavailable() -> Iterator[None]:
+    """A database that cannot be reached (or stays locked) is `Unavailable` to callers: a 503
+    for the API, a requeue for the worker, never a traceback."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        cause = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        raise Unavailable(f"the database is unavailable ({cause})") from exc
 
 
 class Database:
@@ -104,12 +115,12 @@ class Database:
         """One transaction that commits on success and rolls back on error."""
         self._check_fork()
         if not self.is_sqlite:
-            with self._writer.begin() as conn:
+            with outage_as_unavailable(), self._writer.begin() as conn:
                 yield conn
             return
         # SQLite has one writer at a time. Threads of this process queue on a lock instead of
         # on SQLite's busy handler, whose growing sleeps collapse throughput under contention.
-        with self._sqlite_write_lock, self._writer.begin() as conn:
+        with outage_as_unavailable(), self._sqlite_write_lock, self._writer.begin() as conn:
             yield conn
 
     @contextmanager
@@ -121,21 +132,22 @@ class Database:
         next call opens a new one.
         """
         self._check_fork()
-        conn: Connection | None = getattr(self._kept, "conn", None)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._autocommit.connect()
-            self._kept.conn = conn
-        try:
-            yield conn
-        except DBAPIError:
-            self._kept.conn = None
-            conn.invalidate()
-            raise
+        with outage_as_unavailable():
+            conn: Connection | None = getattr(self._kept, "conn", None)
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._autocommit.connect()
+                self._kept.conn = conn
+            try:
+                yield conn
+            except DBAPIError:
+                self._kept.conn = None
+                conn.invalidate()
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         self._check_fork()
-        with self.engine.connect() as conn:
+        with outage_as_unavailable(), self.engine.connect() as conn:
             yield conn
 
     def now(self) -> datetime | ColumnElement[datetime]:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from corehub.errors import Conflict, InvalidInput
 from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
+from corehub.store.leadership import Fence, fenced_by
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.records import (
@@ -117,12 +118,18 @@ class TaskStore:
             _append(conn, now, task.id, "queued", None, S.QUEUED, 0, message)
         return True
 
-    def mark_published(self, task_ids: Iterable[str]) -> None:
+    def mark_published(self, task_ids: Iterable[str], fence: Fence | None = None) -> None:
+        """Record that tasks reached the broker (as the holder of `fence`, for the relay)."""
         ids = list(task_ids)
         if not ids:
             return
+        stmt = (
+            self._mark_published
+            if fence is None
+            else (self._mark_published.where(fenced_by(self.db, fence)))
+        )
         with self.db.write() as conn:
-            conn.execute(self._mark_published, {"ids": ids, "now": self.db.now()})
+            conn.execute(stmt, {"ids": ids, "now": self.db.now()})
 
     # -- running ---------------------------------------------------------------------------
 
@@ -313,12 +320,21 @@ class TaskStore:
         with self.db.read() as conn:
             return [EventRecord.from_row(r) for r in conn.execute(stmt)]
 
-    def unpublished(self, *, older_than: timedelta, limit: int) -> list[TaskRecord]:
-        """Queued tasks that never reached the broker (oldest first): the relay's work."""
-        cutoff = self._cutoff(older_than)
+    def unpublished(
+        self, *, older_than: timedelta, limit: int, redelivery: timedelta | None = None
+    ) -> list[TaskRecord]:
+        """The relay's work, oldest first: queued tasks that never reached the broker, and
+        (with `redelivery`) queued tasks published that long ago and still unclaimed, which a
+        broker that lost its messages will never deliver."""
+        never = and_(t.c.published_at.is_(None), t.c.created_at <= self._cutoff(older_than))
+        stranded = (
+            never
+            if redelivery is None
+            else or_(never, t.c.published_at <= self._cutoff(redelivery))
+        )
         stmt = (
             select(*TASK_COLUMNS)
-            .where(t.c.published_at.is_(None), t.c.status == S.QUEUED, t.c.created_at <= cutoff)
+            .where(t.c.status == S.QUEUED, stranded)
             .order_by(t.c.created_at)
             .limit(limit)
         )
