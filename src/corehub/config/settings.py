@@ -39,6 +39,12 @@ class BrokerSettings(BaseModel):
     polling_interval: float = Field(
         0.005, gt=0, description="seconds between polls of the in-process broker"
     )
+    visibility_timeout_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Redis: an unacknowledged message is delivered again after this; the "
+        "claim absorbs the duplicate",
+    )
     publish_retries: int = Field(
         1, ge=0, description="publish attempts after the first before the relay takes over"
     )

@@ -42,6 +42,8 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
     transport_options: dict[str, Any] = {}
     if settings.embedded_broker:
         transport_options["polling_interval"] = settings.broker.polling_interval
+    if settings.broker.url.startswith(("redis://", "rediss://")):
+        transport_options["visibility_timeout"] = settings.broker.visibility_timeout_seconds
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
