@@ -177,8 +177,11 @@ def test_undecodable_message_becomes_failed_row_without_its_body(shared_broker_h
         )
     [final] = hub.wait_all([task_id], timeout=60)
     logs = "\n".join(p.tail(400) for p in hub.processes)
+    with hub.client() as client:  # and the worker goes on consuming
+        after = client.wait(client.run("echo_bot.echo", {"text": "next"}).task_id, timeout=30)
     assert (
         final.status,
         final.error_detail and final.error_detail.error_class,
         "s3cr3t" in logs,
-    ) == ("failure", "malformed_message", False)
+        after.status,
+    ) == ("failure", "malformed_message", False, "success")

@@ -29,8 +29,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         self._reject_malformed(message, None)
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        self._reject_malformed(message, exc)
-        message.ack()
+        self._reject_malformed(message, exc)  # rejected, not requeued: it never decodes
 
     def _reject_malformed(self, message: Any, exc: Exception | None) -> None:
         headers = message.headers if isinstance(message.headers, dict) else {}

@@ -139,7 +139,7 @@ def _events(
                     "to_status": to,
                     "attempt": r.attempt,
                     "message": message,
-                    "data": None,
+                    "data": {"error_class": ErrorClass.WORKER_LOST.value},
                 }
                 for r in rows
             ],
