@@ -20,6 +20,13 @@ class RunTaskRequest(BaseModel):
     queue: str | None = Field(None, max_length=100)
     priority: int | None = Field(None, ge=0, le=255)
     max_attempts: int | None = Field(None, ge=1, le=1000)
+    backoff_base: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="first retry's ceiling in seconds (full jitter); the task's default",
+    )
+    backoff_cap: float | None = Field(None, gt=0, le=86400, description="largest retry delay")
     idempotency_key: str | None = Field(None, max_length=200)
 
 

@@ -15,6 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from corehub import jsoncodec
 from corehub.engine.context import EngineContext
 from corehub.registry import TaskSpec
+from corehub.resilience import Backoff
 from corehub.store import ErrorClass, Lease, NewTask, Outcome, TaskStatus
 from corehub.tasks import Retry, RunningTask, running
 
@@ -108,7 +109,7 @@ def failure_outcome(spec: TaskSpec, lease: Lease, exc: Exception) -> Outcome:
         else:
             status = TaskStatus.RETRYING
             asked = exc.after if isinstance(exc, Retry) else None
-            delay = asked if asked is not None else spec.options.backoff().delay(lease.attempt)
+            delay = asked if asked is not None else _backoff(spec, lease).delay(lease.attempt)
     return Outcome(
         status,
         error_class=error_class,
@@ -117,6 +118,12 @@ def failure_outcome(spec: TaskSpec, lease: Lease, exc: Exception) -> Outcome:
         error_traceback=traceback.format_exc(),
         retry_in=delay,
     )
+
+
+def _backoff(spec: TaskSpec, lease: Lease) -> Backoff:
+    """The submit's backoff where it chose one, else the task's."""
+    base, cap = spec.options.backoff_base, spec.options.backoff_cap
+    return Backoff(lease.backoff_base or base, lease.backoff_cap or cap)
 
 
 def result_outcome(value: Any, limit: int) -> Outcome:

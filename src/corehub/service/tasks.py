@@ -46,6 +46,8 @@ class SubmitRequest:
     queue: str | None = None
     priority: int | None = None
     max_attempts: int | None = None
+    backoff_base: float | None = None
+    backoff_cap: float | None = None
     idempotency_key: str | None = None
     owner: str | None = None
 
@@ -58,7 +60,16 @@ class Accepted:
 
 def _request_hash(req: SubmitRequest) -> str:
     """What an idempotency key stands for: the task and everything that shapes its run."""
-    meaning = [req.task_name, req.args, req.kwargs, req.queue, req.priority, req.max_attempts]
+    meaning = [
+        req.task_name,
+        req.args,
+        req.kwargs,
+        req.queue,
+        req.priority,
+        req.max_attempts,
+        req.backoff_base,
+        req.backoff_cap,
+    ]
     return hashlib.sha256(jsoncodec.canonical(meaning)).hexdigest()
 
 
@@ -97,6 +108,8 @@ class TaskService:
             max_attempts=req.max_attempts
             or options.max_attempts
             or self.settings.tasks.max_attempts,
+            backoff_base=req.backoff_base,
+            backoff_cap=req.backoff_cap,
             idempotency_key=req.idempotency_key,
             owner=req.owner,
             request_hash=_request_hash(req) if req.idempotency_key else None,
@@ -171,6 +184,8 @@ class TaskService:
                         queue=o.queue,
                         priority=o.priority,
                         max_attempts=o.max_attempts,
+                        backoff_base=o.backoff_base,
+                        backoff_cap=o.backoff_cap,
                         owner=o.owner,
                     )
                 ),

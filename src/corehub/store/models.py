@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -40,6 +41,8 @@ class Task(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    backoff_base: Mapped[float | None] = mapped_column(Float)  # None: the task's default
+    backoff_cap: Mapped[float | None] = mapped_column(Float)
     lease_token: Mapped[str | None] = mapped_column(String(36))
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

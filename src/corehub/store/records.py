@@ -27,6 +27,8 @@ class NewTask:
     id: str = field(default_factory=new_task_id)
     priority: int = 0
     max_attempts: int = 3
+    backoff_base: float | None = None
+    backoff_cap: float | None = None
     idempotency_key: str | None = None
     owner: str | None = None
     parent_id: str | None = None
@@ -45,6 +47,8 @@ class TaskRecord:
     priority: int
     attempt: int
     max_attempts: int
+    backoff_base: float | None
+    backoff_cap: float | None
     worker: str | None
     heartbeat_at: datetime | None
     run_at: datetime | None
@@ -97,6 +101,8 @@ class Lease:
     token: str
     attempt: int
     max_attempts: int = 1
+    backoff_base: float | None = None
+    backoff_cap: float | None = None
 
     @property
     def last(self) -> bool:

@@ -135,9 +135,7 @@ class TaskStore:
 
     def claim(self, task_id: str, worker: str) -> Lease | None:
         """queued → started: takes a fresh lease and counts the attempt before the body runs."""
-        token = str(uuid4())
-        claimed = self.transitions.claim(task_id, token, worker)
-        return None if claimed is None else Lease(task_id, token, *claimed)
+        return self.transitions.claim(task_id, str(uuid4()), worker)
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead, only for the holder of the lease.
@@ -371,6 +369,8 @@ def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
         "priority": task.priority,
         "attempt": 0,
         "max_attempts": task.max_attempts,
+        "backoff_base": task.backoff_base,
+        "backoff_cap": task.backoff_cap,
         "idempotency_key": task.idempotency_key,
         "owner": task.owner,
         "request_hash": task.request_hash,

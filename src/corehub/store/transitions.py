@@ -67,7 +67,14 @@ class Transitions:
                 updated_at=now,
                 run_at=None,
             )
-            .returning(t.c.id, t.c.attempt, t.c.max_attempts, t.c.updated_at)
+            .returning(
+                t.c.id,
+                t.c.attempt,
+                t.c.max_attempts,
+                t.c.backoff_base,
+                t.c.backoff_cap,
+                t.c.updated_at,
+            )
         )
         self._finish = (
             update(t)
@@ -88,7 +95,14 @@ class Transitions:
                 error_message=bindparam("p_error_message"),
                 error_traceback=bindparam("p_error_traceback"),
             )
-            .returning(t.c.id, t.c.attempt, t.c.max_attempts, t.c.updated_at)
+            .returning(
+                t.c.id,
+                t.c.attempt,
+                t.c.max_attempts,
+                t.c.backoff_base,
+                t.c.backoff_cap,
+                t.c.updated_at,
+            )
         )
         self._event = insert(ev)
         if not sqlite:
@@ -103,20 +117,20 @@ class Transitions:
                 bindparam("p_data", type_=ev.c.data.type),
             )
 
-    def claim(self, task_id: str, token: str, worker: str) -> tuple[int, int] | None:
-        """queued → started; (attempt, max_attempts), or None if the task was not queued."""
+    def claim(self, task_id: str, token: str, worker: str) -> Lease | None:
+        """queued → started; the attempt's lease, or None if the task was not queued."""
         params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
         if not self.db.is_sqlite:
             with self.db.autocommit() as conn:
                 row = conn.execute(self._claim_with_event, params).first()
-            return None if row is None else (int(row.attempt), int(row.max_attempts))
+            return None if row is None else _lease(task_id, token, row)
         with self.db.write() as conn:
             params["p_now"] = self.db.now()
             row = conn.execute(self._claim, params).first()
             if row is None:
                 return None
             self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
-        return int(row.attempt), int(row.max_attempts)
+        return _lease(task_id, token, row)
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
@@ -208,4 +222,12 @@ def _with_event(cas: Update, type_: Any, from_status: Any, message: Any, data: A
         changed.c.updated_at,
     )
     logged = insert(ev).from_select(EVENT_COLUMNS, rows).cte("logged")
-    return select(changed.c.attempt, changed.c.max_attempts).add_cte(logged)
+    return select(
+        changed.c.attempt, changed.c.max_attempts, changed.c.backoff_base, changed.c.backoff_cap
+    ).add_cte(logged)
+
+
+def _lease(task_id: str, token: str, row: Any) -> Lease:
+    return Lease(
+        task_id, token, int(row.attempt), int(row.max_attempts), row.backoff_base, row.backoff_cap
+    )

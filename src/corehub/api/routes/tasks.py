@@ -34,6 +34,8 @@ def _submit_request(body: RunTaskRequest) -> SubmitRequest:
         queue=body.queue,
         priority=body.priority,
         max_attempts=body.max_attempts,
+        backoff_base=body.backoff_base,
+        backoff_cap=body.backoff_cap,
         idempotency_key=body.idempotency_key,
     )
 
