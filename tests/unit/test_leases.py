@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -120,3 +121,32 @@ def test_a_released_lease_is_taken_at_once(store: TaskStore, role: str) -> None:
     b = leases.acquire(role, "b", timedelta(seconds=30))
     state = leases.state(role)
     assert (b and b.epoch, state and state.holder, state and state.live) == (2, "b", True)
+
+
+def _race_cancel_against_finish(store: TaskStore) -> tuple[bool, int, bool]:
+    """(exactly one of the two won, final events recorded, the row agrees with the log)."""
+    task_id, token = _started(store)
+    barrier = threading.Barrier(2)
+    won: dict[str, bool] = {}
+
+    def finish() -> None:
+        barrier.wait()
+        won["finish"] = store.finish(Lease(task_id, token, 1), Outcome(S.SUCCESS))
+
+    def cancel() -> None:
+        barrier.wait()
+        won["cancel"] = store.cancel(task_id, "race") is not None
+
+    threads = [threading.Thread(target=finish), threading.Thread(target=cancel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    row = store.get(task_id)
+    finals = [e for e in store.events(task_id) if e.to_status in ("success", "cancelled")]
+    agrees = bool(finals) and row is not None and row.status.value == finals[0].to_status
+    return won["finish"] != won["cancel"], len(finals), agrees
+
+
+def test_cancel_racing_a_finish_has_exactly_one_winner(store: TaskStore) -> None:
+    assert [_race_cancel_against_finish(store) for _ in range(10)] == [(True, 1, True)] * 10
