@@ -43,6 +43,17 @@ EVENT_COLUMNS = [
 ]
 
 
+# What both transitions hand back: enough for the lease and for the event they append.
+RETURNED = (
+    t.c.id,
+    t.c.attempt,
+    t.c.max_attempts,
+    t.c.backoff_base,
+    t.c.backoff_cap,
+    t.c.updated_at,
+)
+
+
 class Transitions:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -67,14 +78,7 @@ class Transitions:
                 updated_at=now,
                 run_at=None,
             )
-            .returning(
-                t.c.id,
-                t.c.attempt,
-                t.c.max_attempts,
-                t.c.backoff_base,
-                t.c.backoff_cap,
-                t.c.updated_at,
-            )
+            .returning(*RETURNED)
         )
         self._finish = (
             update(t)
@@ -95,14 +99,7 @@ class Transitions:
                 error_message=bindparam("p_error_message"),
                 error_traceback=bindparam("p_error_traceback"),
             )
-            .returning(
-                t.c.id,
-                t.c.attempt,
-                t.c.max_attempts,
-                t.c.backoff_base,
-                t.c.backoff_cap,
-                t.c.updated_at,
-            )
+            .returning(*RETURNED)
         )
         self._event = insert(ev)
         if not sqlite:
