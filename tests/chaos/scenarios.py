@@ -138,13 +138,15 @@ def hub_run(
 # -- scenarios: each takes (env, n) and returns a Report ------------------------------------
 
 
-def pool_child_killed(broker_of: Callable[[ChaosEnv], str]) -> Callable[[ChaosEnv, int], Report]:
+def pool_child_killed(
+    broker_of: Callable[[ChaosEnv], str], broker: str
+) -> Callable[[ChaosEnv, int], Report]:
     def scenario(env: ChaosEnv, n: int) -> Report:
         with hub_run(env, "child-kill", broker_of(env)) as run:
             run.submit(n, seconds=0.2)
             fault = time.monotonic()
             os.kill(run.running_pid(), signal.SIGKILL)
-            return run.check("pool child SIGKILL", fault)
+            return run.check(f"pool child SIGKILL ({broker})", fault)
 
     return scenario
 
@@ -326,8 +328,8 @@ def _rabbit(env: ChaosEnv) -> str:
 
 
 SCENARIOS: dict[str, Callable[[ChaosEnv, int], Report]] = {
-    "child-kill-redis": pool_child_killed(_redis),
-    "child-kill-rabbitmq": pool_child_killed(_rabbit),
+    "child-kill-redis": pool_child_killed(_redis, "Redis"),
+    "child-kill-rabbitmq": pool_child_killed(_rabbit, "RabbitMQ"),
     "worker-kill-prefetched": worker_killed_with_prefetched,
     "zombie": zombie_worker,
     "redis-kill-persistent": redis_killed(persistent=True),
