@@ -112,17 +112,3 @@ def test_replaying_a_successful_task_is_a_conflict(hub: Hub) -> None:
         else:
             refused = 0
     assert refused == 409
-
-
-def test_a_submit_may_choose_its_own_backoff(hub: Hub, tmp_path: Path) -> None:
-    counter = tmp_path / f"count-{uuid.uuid4().hex}"
-    with hub.client() as client:
-        task_id = client.run(
-            "testkit.flaky",
-            {"path": str(counter), "failures": 1},
-            backoff_base=0.01,
-            backoff_cap=0.01,
-        ).task_id
-        hub.wait_all([task_id], timeout=60)
-        retry = next(e for e in client.events(task_id) if e.type == "retrying")
-    assert 0 <= (retry.data or {}).get("retry_in", -1) <= 0.01

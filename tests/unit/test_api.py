@@ -410,3 +410,10 @@ def test_idempotency_field_alone_deduplicates(own_client: TestClient, own_rt: Ru
         own_client.post("/tasks/run", json=body),
     )
     assert (first.status_code, again.status_code, count_tasks(own_rt)) == (202, 200, 1)
+
+
+def test_a_submit_stores_its_chosen_backoff(own_client: TestClient, own_rt: Runtime) -> None:
+    body = {"task_name": "echo_bot.echo", "kwargs": {}, "backoff_base": 0.5, "backoff_cap": 2}
+    task_id = own_client.post("/tasks/run", json=body).json()["task_id"]
+    record = own_rt.store.get(task_id)
+    assert record is not None and (record.backoff_base, record.backoff_cap) == (0.5, 2.0)

@@ -85,6 +85,19 @@ def _error(response: httpx.Response) -> errors.CorehubError:
     return exc
 
 
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _final(view: TaskView, deadline: float | None, timeout: float | None) -> bool:
+    """The waiting loops' one test: final, still going, or out of time (`TimeoutError`)."""
+    if view.status in TERMINAL_STATUSES:
+        return True
+    if deadline is not None and time.monotonic() > deadline:
+        raise TimeoutError(f"task {view.task_id} still {view.status} after {timeout}s")
+    return False
+
+
 class Client:
     """Synchronous client: `with Client(url) as hub: hub.run("echo_bot.echo", {"text": "hi"})`."""
 
@@ -174,14 +187,10 @@ class Client:
 
     def wait(self, task_id: str, *, timeout: float | None = None, poll: float = 0.1) -> TaskView:
         """Poll until the task is final; `TimeoutError` after `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            view = self.get(task_id)
-            if view.status in TERMINAL_STATUSES:
-                return view
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"task {task_id} still {view.status} after {timeout}s")
+        deadline = _deadline(timeout)
+        while not _final(view := self.get(task_id), deadline, timeout):
             time.sleep(poll)
+        return view
 
     def close(self) -> None:
         self._http.close()
@@ -261,14 +270,10 @@ class AsyncClient:
     async def wait(
         self, task_id: str, *, timeout: float | None = None, poll: float = 0.1
     ) -> TaskView:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            view = await self.get(task_id)
-            if view.status in TERMINAL_STATUSES:
-                return view
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"task {task_id} still {view.status} after {timeout}s")
+        deadline = _deadline(timeout)
+        while not _final(view := await self.get(task_id), deadline, timeout):
             await asyncio.sleep(poll)
+        return view
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from corehub.store.attempts import AttemptLeases
 
@@ -38,8 +39,8 @@ class Heartbeats:
 
     def _run(self) -> None:
         pid = os.getpid()
-        stop = threading.Event()
-        while not stop.wait(self.interval) and os.getpid() == pid:
+        while os.getpid() == pid:  # a forked child starts its own thread instead
+            time.sleep(self.interval)
             with self._lock:
                 tokens = list(self._tokens)
             if not tokens:

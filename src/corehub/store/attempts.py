@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from corehub.store.database import Database
+from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
-from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.states import ErrorClass, TaskStatus
 
@@ -64,22 +64,14 @@ class AttemptLeases:
                 .values(status=S.QUEUED, run_at=None, published_at=None, updated_at=now)
                 .returning(t.c.id, t.c.attempt)
             ).all()
-            if rows:
-                conn.execute(
-                    insert(ev).values(created_at=now),
-                    [
-                        {
-                            "task_id": r.id,
-                            "type": "queued",
-                            "from_status": S.RETRYING,
-                            "to_status": S.QUEUED,
-                            "attempt": r.attempt,
-                            "message": "backoff elapsed",
-                            "data": None,
-                        }
-                        for r in rows
-                    ],
-                )
+            append_events(
+                conn,
+                now,
+                [
+                    event_row(r.id, "queued", S.RETRYING, S.QUEUED, r.attempt, "backoff elapsed")
+                    for r in rows
+                ],
+            )
         return [r.id for r in rows]
 
     def rescue_stale(
@@ -128,19 +120,7 @@ class AttemptLeases:
 def _events(
     conn: Connection, now: Any, rows: Sequence[Any], type_: str, to: TaskStatus, message: str
 ) -> None:
-    if rows:
-        conn.execute(
-            insert(ev).values(created_at=now),
-            [
-                {
-                    "task_id": r.id,
-                    "type": type_,
-                    "from_status": S.STARTED,
-                    "to_status": to,
-                    "attempt": r.attempt,
-                    "message": message,
-                    "data": {"error_class": ErrorClass.WORKER_LOST.value},
-                }
-                for r in rows
-            ],
-        )
+    lost = {"error_class": ErrorClass.WORKER_LOST.value}
+    append_events(
+        conn, now, [event_row(r.id, type_, S.STARTED, to, r.attempt, message, lost) for r in rows]
+    )

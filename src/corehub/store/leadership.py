@@ -39,19 +39,15 @@ class LeaseState:
 class LeaderLeases:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._known_roles: set[str] = set()
 
     def acquire(self, name: str, holder: str, ttl: timedelta) -> Fence | None:
         """Take or renew the lease; None while someone else holds a live one."""
         now = self.db.now()
         with self.db.write() as conn:
-            conn.execute(
-                insert_if_absent(
-                    self.db.dialect,
-                    ll,
-                    {"name": name, "holder": None, "epoch": 0, "expires_at": EPOCH_ZERO},
-                    "name",
-                )
-            )
+            if name not in self._known_roles:  # the row is made once, not on every renewal
+                row_zero = {"name": name, "holder": None, "epoch": 0, "expires_at": EPOCH_ZERO}
+                conn.execute(insert_if_absent(self.db.dialect, ll, row_zero, "name"))
             row = conn.execute(
                 update(ll)
                 .where(ll.c.name == name)
@@ -64,6 +60,7 @@ class LeaderLeases:
                 )
                 .returning(ll.c.epoch)
             ).first()
+        self._known_roles.add(name)  # only once committed
         return None if row is None else Fence(name, holder, int(row.epoch))
 
     def release(self, fence: Fence) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import (
-    Connection,
     and_,
     bindparam,
     case,
@@ -29,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from corehub.errors import Conflict, InvalidInput
 from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
+from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
@@ -72,7 +72,7 @@ class TaskStore:
         now = self.db.now()
         rows = [_row(task, S.QUEUED) for task in tasks]
         replays = [
-            _event(
+            event_row(
                 task.parent_id,
                 "replayed",
                 None,
@@ -89,7 +89,7 @@ class TaskStore:
                 stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
                 created = conn.execute(stmt, rows).all()
                 queued = [
-                    _event(
+                    event_row(
                         task.id,
                         "queued",
                         None,
@@ -99,7 +99,7 @@ class TaskStore:
                     )
                     for task in tasks
                 ]
-                conn.execute(insert(ev).values(created_at=now), queued + replays)
+                append_events(conn, now, queued + replays)
         except IntegrityError as exc:
             raise Conflict("a task with this id or idempotency key already exists") from exc
         by_id = {r.id: TaskRecord.from_row(r) for r in created}
@@ -115,7 +115,7 @@ class TaskStore:
             stmt = _insert_if_absent(self.db.dialect, _row(task, S.QUEUED, now)).returning(t.c.id)
             if conn.execute(stmt).first() is None:
                 return False
-            _append(conn, now, task.id, "queued", None, S.QUEUED, 0, message)
+            append_events(conn, now, [event_row(task.id, "queued", None, S.QUEUED, 0, message)])
         return True
 
     def mark_published(self, task_ids: Iterable[str], fence: Fence | None = None) -> None:
@@ -148,15 +148,19 @@ class TaskStore:
         with self.db.write() as conn:
             if conn.execute(select(t.c.id).where(t.c.id == lease.task_id)).first() is None:
                 return False
-            _append(
+            append_events(
                 conn,
                 self.db.now(),
-                lease.task_id,
-                "fenced",
-                None,
-                None,
-                lease.attempt,
-                "the attempt lost its lease; its outcome was dropped",
+                [
+                    event_row(
+                        lease.task_id,
+                        "fenced",
+                        None,
+                        None,
+                        lease.attempt,
+                        "the attempt lost its lease; its outcome was dropped",
+                    )
+                ],
             )
         return False
 
@@ -189,7 +193,11 @@ class TaskStore:
             ).first()
             if changed is None:
                 return None
-            _append(conn, now, task_id, "cancelled", before, S.CANCELLED, changed.attempt, reason)
+            append_events(
+                conn,
+                now,
+                [event_row(task_id, "cancelled", before, S.CANCELLED, changed.attempt, reason)],
+            )
         return before
 
     def time_out(self, task_id: str, limit: float) -> TaskStatus | None:
@@ -217,7 +225,11 @@ class TaskStore:
             if row is None:
                 return None
             status = TaskStatus(row.status)
-            _append(conn, now, task_id, status.value, S.STARTED, status, row.attempt, message)
+            append_events(
+                conn,
+                now,
+                [event_row(task_id, status.value, S.STARTED, status, row.attempt, message)],
+            )
         return status
 
     def reject(self, task: NewTask, error_class: ErrorClass, message: str) -> bool:
@@ -238,7 +250,9 @@ class TaskStore:
         with self.db.write() as conn:
             stmt = _insert_if_absent(self.db.dialect, {**_row(task, S.FAILURE, now), **failure})
             if conn.execute(stmt.returning(t.c.id)).first() is not None:
-                _append(conn, now, task.id, "failure", None, S.FAILURE, 0, message)
+                append_events(
+                    conn, now, [event_row(task.id, "failure", None, S.FAILURE, 0, message)]
+                )
                 return True
             row = conn.execute(
                 update(t)
@@ -248,7 +262,11 @@ class TaskStore:
             ).first()
             if row is None:
                 return False
-            _append(conn, now, task.id, "failure", S.QUEUED, S.FAILURE, row.attempt, message)
+            append_events(
+                conn,
+                now,
+                [event_row(task.id, "failure", S.QUEUED, S.FAILURE, row.attempt, message)],
+            )
         return True
 
     def requeue_orphans(self, reason: str) -> list[str]:
@@ -380,40 +398,6 @@ def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
     if now is not None:
         row["created_at"] = row["updated_at"] = now
     return row
-
-
-def _event(
-    task_id: str,
-    type_: str,
-    from_status: TaskStatus | None,
-    to_status: TaskStatus | None,
-    attempt: int,
-    message: str | None,
-    data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "task_id": task_id,
-        "type": type_,
-        "from_status": from_status,
-        "to_status": to_status,
-        "attempt": attempt,
-        "message": message,
-        "data": data,
-    }
-
-
-def _append(
-    conn: Connection,
-    now: Any,
-    task_id: str,
-    type_: str,
-    from_status: TaskStatus | None,
-    to_status: TaskStatus | None,
-    attempt: int,
-    message: str | None,
-) -> None:
-    event = _event(task_id, type_, from_status, to_status, attempt, message)
-    conn.execute(insert(ev).values(created_at=now, **event))
 
 
 def _insert_if_absent(dialect: str, row: dict[str, Any]) -> Any:

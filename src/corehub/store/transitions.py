@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.dml import Update
 
 from corehub.store.database import Database
+from corehub.store.events import event_row
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.records import Lease, Outcome
@@ -176,19 +177,8 @@ class Transitions:
         message: str | None,
         data: dict[str, Any] | None,
     ) -> None:
-        conn.execute(
-            self._event,
-            {
-                "task_id": row.id,
-                "type": type_,
-                "from_status": from_status,
-                "to_status": to_status,
-                "attempt": row.attempt,
-                "message": message,
-                "data": data,
-                "created_at": row.updated_at,
-            },
-        )
+        event = event_row(row.id, type_, from_status, to_status, row.attempt, message, data)
+        conn.execute(self._event, {**event, "created_at": row.updated_at})
 
 
 def _event_data(outcome: Outcome) -> dict[str, Any] | None:
