@@ -79,6 +79,11 @@ def check(
         for i in ids
         if i in seen and seen[i].status in TERMINAL_STATUSES and seen[i].status != expected[i]
     )
+    report.problems += [
+        f"{i}: {seen[i].status} ({seen[i].error_detail}) after {seen[i].attempt} attempts"
+        for i in ids
+        if i in seen and seen[i].status in TERMINAL_STATUSES and seen[i].status != expected[i]
+    ]
     _check_events(hub, ids, seen, report)
     _check_ledger(ledger, [i for i in ids if expected[i] == "success"], report)
     if report.lost:

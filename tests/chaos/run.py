@@ -49,6 +49,9 @@ def main() -> int:
             for server in rabbit:
                 server.stop()
     print(markdown(reports))
+    for report in reports:
+        for problem in report.problems:
+            print(f"{report.scenario}: {problem[:2000]}", file=sys.stderr)
     return 0 if all(r.ok for r in reports) else 1
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from corehub.tasks import current_task
+from corehub.tasks import TransientError, current_task
 
 __version__ = "1.0.0"
 
@@ -28,11 +28,17 @@ CREATE TABLE IF NOT EXISTS absorbed (key TEXT, task_id TEXT, at REAL);
 
 @contextmanager
 def connect(path: str) -> Iterator[sqlite3.Connection]:
+    """The ledger. A busy ledger is a transient failure of this task's own dependency (the
+    task is retried), never a reason to fail it: switching the journal mode in particular
+    can answer "locked" at once under concurrent writers, so it happens only once."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
         yield conn
+    except sqlite3.OperationalError as exc:
+        raise TransientError(f"ledger busy: {exc}") from exc
     finally:
         conn.close()
 
