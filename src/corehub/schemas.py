@@ -18,7 +18,9 @@ class RunTaskRequest(BaseModel):
     kwargs: dict[str, Any] = Field(default_factory=dict, examples=[{"text": "hello"}])
     args: list[Any] = Field(default_factory=list)
     queue: str | None = Field(None, max_length=100)
-    priority: int | None = Field(None, ge=0, le=255)
+    priority: str | None = Field(
+        None, description="a configured priority name (`high`, `default`, `low`)"
+    )
     max_attempts: int | None = Field(None, ge=1, le=1000)
     backoff_base: float | None = Field(
         None,
@@ -86,7 +88,7 @@ class TaskView(BaseModel):
     args: list[Any]
     kwargs: dict[str, Any]
     queue: str
-    priority: int
+    priority: str
     attempt: int
     max_attempts: int
     worker: str | None
@@ -134,7 +136,7 @@ class TaskInfo(BaseModel):
     description: str
     parameters: list[ParameterView]
     queue: str | None
-    priority: int
+    priority: str | None
     max_attempts: int | None
     soft_time_limit: float | None
     time_limit: float | None

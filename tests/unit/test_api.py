@@ -127,10 +127,16 @@ def test_run_stores_the_row(client: TestClient, rt: Runtime) -> None:
 
 
 def test_run_applies_queue_and_priority(client: TestClient, rt: Runtime) -> None:
-    body = {"task_name": "core.noop", "queue": "fast", "priority": 7}
+    body = {"task_name": "core.noop", "queue": "fast", "priority": "high"}
     task_id = client.post("/tasks/run", json=body).json()["task_id"]
     record = rt.store.get(task_id)
-    assert record is not None and (record.queue, record.priority) == ("fast", 7)
+    assert record is not None and (record.queue, record.priority) == ("fast", "high")
+
+
+def test_run_without_priority_gets_the_default(client: TestClient, rt: Runtime) -> None:
+    task_id = _run(client, text="hi")["task_id"]
+    record = rt.store.get(task_id)
+    assert record is not None and record.priority == "default"
 
 
 def test_get_task_returns_the_submitted_task(client: TestClient) -> None:
@@ -202,7 +208,9 @@ BAD_RUNS: list[Any] = [
     pytest.param({"json": {"kwargs": {"text": "x"}}}, 422, id="no-task-name"),
     pytest.param({"json": {"task_name": "echo_bot.echo", "extra": 1}}, 422, id="extra-field"),
     pytest.param({"json": {"task_name": ""}}, 422, id="empty-task-name"),
-    pytest.param({"json": {"task_name": "echo_bot.echo", "priority": -1}}, 422, id="priority"),
+    pytest.param(
+        {"json": {"task_name": "echo_bot.echo", "priority": "urgent"}}, 422, id="priority"
+    ),
     pytest.param(
         {"json": {"task_name": "echo_bot.echo", "kwargs": {"text": 2**70}}}, 422, id="huge-int"
     ),

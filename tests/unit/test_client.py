@@ -82,7 +82,7 @@ def test_run_returns_a_queued_task(hub: corehub.Client) -> None:
 
 
 def test_run_passes_options(hub: corehub.Client) -> None:
-    assert hub.run("core.noop", queue="fast", priority=3).queue == "fast"
+    assert hub.run("core.noop", queue="fast", priority="low").queue == "fast"
 
 
 def test_get_returns_the_run_task(hub: corehub.Client) -> None:

@@ -84,6 +84,22 @@ class TaskSettings(BaseModel):
         3, ge=1, description="attempts per task (a lost worker costs one) unless it says otherwise"
     )
     max_result_bytes: int = Field(MiB, ge=1, description="largest JSON result a task may return")
+    priorities: list[str] = Field(
+        default_factory=lambda: ["high", "default", "low"],
+        min_length=1,
+        description="priority names, highest first; workers drain higher before lower",
+    )
+    default_priority: str = Field("default", description="priority of tasks that name none")
+
+    @model_validator(mode="after")
+    def _known_default_priority(self) -> TaskSettings:
+        if self.default_priority not in self.priorities:
+            raise ValueError(
+                f"default_priority {self.default_priority!r} is not one of {self.priorities}"
+            )
+        if len(set(self.priorities)) != len(self.priorities):
+            raise ValueError("priority names must be unique")
+        return self
 
 
 class SchedulerSettings(BaseModel):

@@ -22,7 +22,7 @@ class TaskOptions:
     """
 
     queue: str | None = None
-    priority: int = 0
+    priority: str | None = None  # a configured priority name; None: the default
     max_attempts: int | None = None
     soft_time_limit: float | None = None
     time_limit: float | None = None

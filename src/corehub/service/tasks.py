@@ -44,7 +44,7 @@ class SubmitRequest:
     kwargs: dict[str, Any] = field(default_factory=dict)
     args: list[Any] = field(default_factory=list)
     queue: str | None = None
-    priority: int | None = None
+    priority: str | None = None
     max_attempts: int | None = None
     backoff_base: float | None = None
     backoff_cap: float | None = None
@@ -104,7 +104,7 @@ class TaskService:
             args=list(req.args),
             kwargs=dict(req.kwargs),
             queue=req.queue or options.queue or self.settings.tasks.default_queue,
-            priority=req.priority if req.priority is not None else options.priority,
+            priority=self._priority(req.priority or options.priority),
             max_attempts=req.max_attempts
             or options.max_attempts
             or self.settings.tasks.max_attempts,
@@ -114,6 +114,14 @@ class TaskService:
             owner=req.owner,
             request_hash=_request_hash(req) if req.idempotency_key else None,
         )
+
+    def _priority(self, name: str | None) -> str:
+        names = self.settings.tasks.priorities
+        if name is None:
+            return self.settings.tasks.default_priority
+        if name not in names:
+            raise InvalidInput(f"unknown priority {name!r}; known: {', '.join(names)}")
+        return name
 
     def submit(self, req: SubmitRequest) -> TaskRecord:
         return self.accept(req).record

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -14,6 +15,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -38,7 +41,7 @@ class Task(Base):
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16))
     queue: Mapped[str] = mapped_column(String(100))
-    priority: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[str] = mapped_column(String(16), default="default")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     backoff_base: Mapped[float | None] = mapped_column(Float)  # None: the task's default
@@ -62,6 +65,12 @@ class Task(Base):
     owner: Mapped[str | None] = mapped_column(String(200))
     parent_id: Mapped[str | None] = mapped_column(String(36))
     pipeline_run_id: Mapped[str | None] = mapped_column(String(36))
+    step: Mapped[str | None] = mapped_column(String(100))  # its pipeline step
+    # Flow control: a gated task waits in SQL until the leader admits it.
+    rate_key: Mapped[str | None] = mapped_column(String(300))
+    concurrency_key: Mapped[str | None] = mapped_column(String(300))
+    needs: Mapped[list[str] | None] = mapped_column(JSONType)  # circuit breakers it needs
+    gated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_tasks_created", "created_at", "id"),
@@ -69,6 +78,9 @@ class Task(Base):
         Index("ix_tasks_name_created", "name", "created_at"),
         Index("ix_tasks_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_tasks_status_run_at", "status", "run_at"),
+        Index("ix_tasks_due", "status", "gated", "run_at"),
+        Index("ix_tasks_concurrency", "concurrency_key", "status"),
+        Index("ix_tasks_pipeline_run", "pipeline_run_id"),
         Index(
             "ix_tasks_unpublished",
             "created_at",
@@ -133,3 +145,175 @@ class TaskEffect(Base):
 
 
 effects_table = cast(Table, TaskEffect.__table__)
+
+
+class PipelineDefinition(Base):
+    """A pipeline defined through the API (code-defined ones live in the registry)."""
+
+    __tablename__ = "pipeline_definitions"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PipelineRun(Base):
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # received|running|completed|failed|cancelled
+    state: Mapped[str] = mapped_column(String(32))  # as the pipeline names its stages
+    failure_policy: Mapped[str] = mapped_column(String(16))
+    input: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    reruns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_pipeline_runs_created", "created_at", "id"),
+        Index("ix_pipeline_runs_status", "status", "created_at"),
+    )
+
+
+class PipelineStep(Base):
+    __tablename__ = "pipeline_steps"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("pipeline_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    task_name: Mapped[str] = mapped_column(String(200))
+    parents: Mapped[list[str]] = mapped_column(JSONType)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    label: Mapped[str | None] = mapped_column(String(32))
+    # pending|queued|running|success|failed|skipped|cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    releases: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PipelineEvent(Base):
+    __tablename__ = "pipeline_events"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str | None] = mapped_column(String(100))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_pipeline_events_run", "run_id", "id"),)
+
+
+definitions_table = cast(Table, PipelineDefinition.__table__)
+runs_table = cast(Table, PipelineRun.__table__)
+steps_table = cast(Table, PipelineStep.__table__)
+pipeline_events_table = cast(Table, PipelineEvent.__table__)
+
+
+class InboundEvent(Base):
+    """An external event, normalised; one row per (source, delivery id)."""
+
+    __tablename__ = "inbound_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    payload: Mapped[Any] = mapped_column(JSONType)
+    runs: Mapped[list[str]] = mapped_column(JSONType)  # pipeline runs it started
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_inbound_events_delivery"),)
+
+
+inbound_events_table = cast(Table, InboundEvent.__table__)
+
+
+class Schedule(Base):
+    """A periodic task: every N seconds or a cron expression in a time zone."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    task_name: Mapped[str] = mapped_column(String(200))
+    args: Mapped[list[Any]] = mapped_column(JSONType)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    every_seconds: Mapped[float | None] = mapped_column(Float)
+    cron: Mapped[str | None] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    misfire: Mapped[str] = mapped_column(String(16))  # skip|run_once
+    queue: Mapped[str | None] = mapped_column(String(100))
+    priority: Mapped[str | None] = mapped_column(String(16))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    source: Mapped[str] = mapped_column(String(16))  # config|api
+    next_fire_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_schedules_due", "paused", "next_fire_at"),)
+
+
+class ScheduleFire(Base):
+    """One slot of a schedule, fired once: the primary key is the exactly-once guarantee."""
+
+    __tablename__ = "schedule_fires"
+
+    schedule: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fire_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+schedules_table = cast(Table, Schedule.__table__)
+schedule_fires_table = cast(Table, ScheduleFire.__table__)
+
+
+class RateBucket(Base):
+    """A token bucket shared by every worker: tokens left as of `updated_at`."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CircuitBreaker(Base):
+    """A named dependency's breaker: closed, open (until `open_until`) or half_open."""
+
+    __tablename__ = "circuit_breakers"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    open_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    probe_task_id: Mapped[str | None] = mapped_column(String(36))
+    total_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    total_successes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    times_opened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+rate_buckets_table = cast(Table, RateBucket.__table__)
+breakers_table = cast(Table, CircuitBreaker.__table__)

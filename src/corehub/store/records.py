@@ -25,7 +25,7 @@ class NewTask:
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_task_id)
-    priority: int = 0
+    priority: str = "default"
     max_attempts: int = 3
     backoff_base: float | None = None
     backoff_cap: float | None = None
@@ -33,7 +33,18 @@ class NewTask:
     owner: str | None = None
     parent_id: str | None = None
     pipeline_run_id: str | None = None
+    step: str | None = None
     request_hash: str | None = None
+    run_at: datetime | None = None  # not before this (database clock); None: due now
+    rate_key: str | None = None
+    concurrency_key: str | None = None
+    needs: list[str] | None = None
+    gated: bool = False  # flow control applies: the leader admits it
+
+    @property
+    def waits(self) -> bool:
+        """Accepted as `scheduled` (held in SQL) rather than `queued` (published now)."""
+        return self.gated or self.run_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +55,7 @@ class TaskRecord:
     kwargs: dict[str, Any]
     status: TaskStatus
     queue: str
-    priority: int
+    priority: str
     attempt: int
     max_attempts: int
     backoff_base: float | None
@@ -67,6 +78,11 @@ class TaskRecord:
     parent_id: str | None
     pipeline_run_id: str | None
     request_hash: str | None
+    step: str | None
+    rate_key: str | None
+    concurrency_key: str | None
+    needs: list[str] | None
+    gated: bool
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> TaskRecord:
@@ -103,6 +119,7 @@ class Lease:
     max_attempts: int = 1
     backoff_base: float | None = None
     backoff_cap: float | None = None
+    pipeline_run_id: str | None = None  # a pipeline step: its finish releases the next ones
 
     @property
     def last(self) -> bool:

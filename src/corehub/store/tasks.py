@@ -70,7 +70,10 @@ class TaskStore:
         if not tasks:
             return []
         now = self.db.now()
-        rows = [_row(task, S.QUEUED) for task in tasks]
+        rows = [_row(task, S.SCHEDULED if task.waits else S.QUEUED) for task in tasks]
+        for row in rows:
+            if row["gated"] and row["run_at"] is None:
+                row["run_at"] = now  # due at once, once the leader admits it
         replays = [
             event_row(
                 task.parent_id,
@@ -91,9 +94,9 @@ class TaskStore:
                 queued = [
                     event_row(
                         task.id,
-                        "queued",
+                        "scheduled" if task.waits else "queued",
                         None,
-                        S.QUEUED,
+                        S.SCHEDULED if task.waits else S.QUEUED,
                         0,
                         f"replay of {task.parent_id}" if task.parent_id else message,
                     )
@@ -394,6 +397,12 @@ def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
         "request_hash": task.request_hash,
         "parent_id": task.parent_id,
         "pipeline_run_id": task.pipeline_run_id,
+        "step": task.step,
+        "run_at": task.run_at,
+        "rate_key": task.rate_key,
+        "concurrency_key": task.concurrency_key,
+        "needs": task.needs,
+        "gated": task.gated,
     }
     if now is not None:
         row["created_at"] = row["updated_at"] = now
