@@ -22,6 +22,13 @@ class InvalidInput(CorehubError):
     title = "Invalid input"
 
 
+class Unauthorized(CorehubError):
+    """The request could not prove who sent it (a webhook's signature is missing or wrong)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
 class NotFound(CorehubError):
     status = 404
     title = "Not found"

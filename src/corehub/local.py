@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from corehub.config import load_settings
@@ -37,9 +38,21 @@ def reset() -> None:
         _runtime = None
 
 
-def submit(task_name: str, /, **kwargs: Any) -> str:
-    """Accept one task; returns its id once its row is committed."""
-    return local_runtime().service.submit(SubmitRequest(task_name, kwargs)).id
+def submit(
+    task_name: str,
+    /,
+    *,
+    run_at: datetime | None = None,
+    countdown: float | None = None,
+    **kwargs: Any,
+) -> str:
+    """Accept one task; returns its id once its row is committed.
+
+    `run_at` (timezone-aware) or `countdown` (seconds) hold it in SQL until it is due; they
+    are not passed to the task.
+    """
+    req = SubmitRequest(task_name, kwargs, run_at=run_at, countdown=countdown)
+    return local_runtime().service.submit(req).id
 
 
 def submit_many(tasks: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:

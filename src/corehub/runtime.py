@@ -6,13 +6,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from corehub.config import Settings
-from corehub.engine import CeleryPublisher, CorehubCelery, EngineContext, create_celery
+from corehub.engine import CorehubCelery, EngineContext, create_celery
 from corehub.registry import Registry, discover
 from corehub.scheduler import Relay, Scheduler, SqlLeadership
+from corehub.scheduler.admission import AdmissionDuty
+from corehub.scheduler.periodic import PeriodicDuty
+from corehub.scheduler.pipelines import PipelineSweep
 from corehub.service import TaskService
+from corehub.service.events import EventService
+from corehub.service.flow import FlowPolicy
+from corehub.service.outbox import Publisher
+from corehub.service.pipelines import PipelineService
+from corehub.service.schedules import ScheduleService
 from corehub.store import Database, TaskStore
+from corehub.store.inbound import InboundStore
 from corehub.store.leadership import LeaderLeases
 from corehub.store.migrate import upgrade
+from corehub.store.schedules import ScheduleStore
 
 
 @dataclass
@@ -22,13 +32,18 @@ class Runtime:
     store: TaskStore
     registry: Registry
     celery: CorehubCelery
-    publisher: CeleryPublisher | None
+    publisher: Publisher | None
     service: TaskService
+    pipelines: PipelineService
+    events: EventService
+    schedules: ScheduleService
 
     def scheduler(self) -> Scheduler:
+        """The scheduler, with the config file's schedules synced into the table first."""
         if self.publisher is None:
             raise RuntimeError("a scheduler needs a publisher")
         cfg = self.settings.scheduler
+        self.schedules.sync_config(self.settings.schedules)
         relay = Relay(
             self.store,
             self.publisher,
@@ -42,6 +57,15 @@ class Runtime:
             leadership,
             tick_seconds=cfg.tick_seconds,
             heartbeat_timeout=timedelta(seconds=cfg.heartbeat_timeout_seconds),
+            duties=[
+                PipelineSweep(self.pipelines.store, self.store, self.publisher),
+                PeriodicDuty(
+                    self.schedules.store,
+                    self.service,
+                    grace=timedelta(seconds=cfg.misfire_grace_seconds),
+                ),
+                AdmissionDuty(self.store, self.publisher, FlowPolicy(self.settings, self.registry)),
+            ],
         )
 
     def close(self) -> None:
@@ -67,8 +91,11 @@ def build_runtime(
     store = TaskStore(db)
     registry = registry or discover(settings.modules)
     celery = create_celery(EngineContext(settings, registry, store))
-    publisher = (
-        CeleryPublisher(celery, retries=settings.broker.publish_retries) if publish else None
-    )
+    publisher = celery.context.publisher if publish else None
     service = TaskService(store, registry, publisher, settings)
-    return Runtime(settings, db, store, registry, celery, publisher, service)
+    pipelines = PipelineService(celery.context.pipelines, registry, service, publisher)
+    events = EventService(InboundStore(db), pipelines, store, publisher, settings)
+    schedules = ScheduleService(ScheduleStore(db), service)
+    return Runtime(
+        settings, db, store, registry, celery, publisher, service, pipelines, events, schedules
+    )

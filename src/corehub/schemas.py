@@ -30,6 +30,12 @@ class RunTaskRequest(BaseModel):
     )
     backoff_cap: float | None = Field(None, gt=0, le=86400, description="largest retry delay")
     idempotency_key: str | None = Field(None, max_length=200)
+    run_at: datetime | None = Field(
+        None, description="not before this moment (ISO 8601 with a time zone); held in SQL"
+    )
+    countdown: float | None = Field(
+        None, ge=0, description="not before this many seconds from now (the database's clock)"
+    )
 
 
 class BulkRunRequest(BaseModel):
@@ -93,7 +99,7 @@ class TaskView(BaseModel):
     max_attempts: int
     worker: str | None
     parent_id: str | None = Field(None, description="the task this one replays")
-    run_at: datetime | None = Field(None, description="when a waiting retry is due")
+    run_at: datetime | None = Field(None, description="when a scheduled task or retry is due")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -169,3 +175,185 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
+
+
+class InboundEventView(BaseModel):
+    """An external event as the hub stored it, with the pipeline runs it started."""
+
+    id: str
+    source: str
+    delivery_id: str = Field(description="the sender's id of this delivery; replays share it")
+    type: str = Field(description="the sender's event type (GitHub: the X-GitHub-Event header)")
+    subject: str | None = Field(None, description="what it is about (GitHub: owner/repository)")
+    payload: Any
+    runs: list[str] = Field(description="ids of the pipeline runs it started")
+    received_at: datetime
+
+
+class BreakerView(BaseModel):
+    """A circuit breaker shared by every worker: closed, open or half_open."""
+
+    name: str
+    state: str = Field(description="closed | open | half_open")
+    failures_in_window: int
+    failure_threshold: int
+    window_seconds: float
+    reset_seconds: float
+    total_failures: int
+    total_successes: int
+    times_opened: int
+    opened_at: datetime | None
+    open_until: datetime | None = Field(
+        None, description="open: when a probe may go; half_open: when a silent probe is replaced"
+    )
+    probe_task_id: str | None
+
+
+class BucketView(BaseModel):
+    key: str
+    tokens: float = Field(description="tokens available now")
+
+
+class RateLimitView(BaseModel):
+    task_name: str
+    rate: str
+    buckets: list[BucketView]
+
+
+class ConcurrencyLimitView(BaseModel):
+    task_name: str
+    limit: int
+    running: dict[str, int] = Field(description="queued or started tasks per concurrency key")
+
+
+class FlowLimits(BaseModel):
+    rate_limits: list[RateLimitView]
+    concurrency: list[ConcurrencyLimitView]
+
+
+class ScheduleDefinition(BaseModel):
+    """A periodic task: `every` seconds or a `cron` expression (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_name: str = Field(min_length=1, max_length=200, examples=["core.health_check"])
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    args: list[Any] = Field(default_factory=list)
+    every: float | None = Field(None, gt=0, description="seconds between slots (from the epoch)")
+    cron: str | None = Field(None, max_length=120, examples=["0 9 * * mon-fri"])
+    timezone: str = Field("UTC", max_length=64, description="the cron's time zone (IANA name)")
+    misfire: str = Field(
+        "skip", description="`skip` slots later than the grace, or `run_once` for all missed"
+    )
+    queue: str | None = Field(None, max_length=100)
+    priority: str | None = None
+    paused: bool = False
+
+
+class CreateScheduleRequest(ScheduleDefinition):
+    name: str = Field(min_length=1, max_length=200, examples=["reports.daily"])
+
+
+class ScheduleView(BaseModel):
+    name: str
+    task_name: str
+    kwargs: dict[str, Any]
+    args: list[Any]
+    every: float | None
+    cron: str | None
+    timezone: str
+    misfire: str
+    queue: str | None
+    priority: str | None
+    paused: bool
+    source: str = Field(description="`config` (the config file owns it) or `api`")
+    next_fire_at: datetime
+    last_fire_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PipelineStepDefinition(BaseModel):
+    name: str
+    task: str
+    after: list[str] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineTrigger(BaseModel):
+    source: str
+    type: str = "*"
+
+
+class PipelineView(BaseModel):
+    name: str
+    description: str
+    failure_policy: str
+    triggers: list[PipelineTrigger]
+    steps: list[PipelineStepDefinition]
+    source: str = Field(description="`code` (a module registered it) or `api`")
+
+
+class RunPipelineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the root steps"
+    )
+
+
+class PipelineStepView(BaseModel):
+    name: str
+    task_name: str
+    parents: list[str]
+    label: str | None
+    status: str = Field(description="pending|queued|running|success|failed|skipped|cancelled")
+    task_id: str | None
+    task_status: str | None
+    attempt: int
+    releases: int = Field(description="how many times the step was released (reruns)")
+    released_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    error: str | None
+    result: Any = None
+
+
+class PipelineRunView(BaseModel):
+    run_id: str
+    pipeline: str
+    status: str = Field(description="received|running|completed|failed|cancelled")
+    state: str = Field(description="the run's state as the pipeline names its stages")
+    failure_policy: str
+    input: dict[str, Any]
+    event_id: str | None
+    error: str | None
+    reruns: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    steps: list[PipelineStepView] = Field(default_factory=list)
+
+
+class PipelineRunPage(BaseModel):
+    items: list[PipelineRunView]
+    next_cursor: str | None
+
+
+class PipelineEventView(BaseModel):
+    id: int
+    run_id: str
+    type: str
+    step: str | None
+    from_status: str | None
+    to_status: str | None
+    message: str | None
+    data: dict[str, Any] | None
+    created_at: datetime
+
+
+RUN_FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})

@@ -30,8 +30,24 @@ def test_builtin_modules_are_discovered(builtin: Registry) -> None:
     assert {m.name for m in builtin.modules()} >= {"core", "echo_bot"}
 
 
-def test_builtin_core_registers_its_four_tasks(builtin: Registry) -> None:
-    assert sorted(builtin.module("core").tasks) == ["fail", "health_check", "noop", "sleep"]
+def test_builtin_core_registers_its_tasks(builtin: Registry) -> None:
+    assert sorted(builtin.module("core").tasks) == [
+        "collect",
+        "fail",
+        "health_check",
+        "noop",
+        "sleep",
+    ]
+
+
+def test_builtin_repopal_registers_its_stages_and_pipeline(builtin: Registry) -> None:
+    pipeline = builtin.pipeline("repopal.handle_event")
+    assert pipeline is not None and [s.task for s in pipeline.steps] == [
+        "repopal.process_event",
+        "repopal.dispatch_command",
+        "repopal.execute_command",
+        "repopal.process_results",
+    ]
 
 
 def test_builtin_echo_bot_registers_echo(builtin: Registry) -> None:

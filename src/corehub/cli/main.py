@@ -13,13 +13,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from corehub import jsoncodec
 from corehub.cli import render
+from corehub.cli.options import JsonOpt, UrlOpt
+from corehub.cli.pipelines import pipelines_app
 from corehub.client import Client, HubUnreachable
 from corehub.config import Settings, load_settings
 from corehub.errors import ConfigError, Conflict, CorehubError, InvalidInput, NotFound
-from corehub.schemas import TERMINAL_STATUSES, TaskView
+from corehub.schemas import (
+    TERMINAL_STATUSES,
+    BucketView,
+    CreateScheduleRequest,
+    ScheduleView,
+    TaskView,
+)
 
 if TYPE_CHECKING:  # the local side pulls in SQLAlchemy and Celery: only when it is used
     from corehub.cli.access import HubAccess
@@ -36,11 +45,14 @@ app.add_typer(db_app, name="db")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list and replay dead tasks.")
 app.add_typer(list_app, name="list")
 app.add_typer(dlq_app, name="dlq")
+schedules_app = typer.Typer(no_args_is_help=True, help="Periodic schedules (interval or cron).")
+app.add_typer(schedules_app, name="schedules")
+events_app = typer.Typer(no_args_is_help=True, help="Inbound events (webhooks) the hub stored.")
+flow_app = typer.Typer(no_args_is_help=True, help="Flow control: circuit breakers and limits.")
+app.add_typer(flow_app, name="flow")
+app.add_typer(events_app, name="events")
+app.add_typer(pipelines_app, name="pipelines")
 
-UrlOpt = Annotated[
-    str | None, typer.Option("--url", envvar="COREHUB_URL", help="act on a hub through its API")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 EXIT_CODES: list[tuple[type[CorehubError], int]] = [
     (ConfigError, 2),
     (InvalidInput, 2),
@@ -125,7 +137,7 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Run the scheduler (outbox relay; releases and rescue as they land)."""
+    """Run the scheduler: delayed and periodic tasks, rescue of lost attempts, outbox relay."""
     from corehub.cli.serve import run_scheduler
 
     run_scheduler(_settings())
@@ -166,12 +178,22 @@ def run(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="wait for the result")] = False,
     timeout: Annotated[float | None, typer.Option(help="seconds to wait at most")] = None,
+    countdown: Annotated[
+        float | None, typer.Option("--countdown", min=0, help="run in this many seconds")
+    ] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option("--at", help="run at this time (ISO 8601; no zone: this host's)"),
+    ] = None,
     url: UrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a task by name; with --wait, print its result (exit 1 if it failed)."""
     hub = _access(url)
-    view = hub.run(task_name, _parse_kwargs(kw or [], kwargs_json))
+    run_at = at.astimezone() if at is not None and at.tzinfo is None else at
+    view = hub.run(
+        task_name, _parse_kwargs(kw or [], kwargs_json), run_at=run_at, countdown=countdown
+    )
     if not wait:
         if as_json:
             render.emit_json(view)
@@ -425,6 +447,241 @@ def dlq_replay(
         render.out.print(f"replayed {v.parent_id} as {v.task_name} [bold]{v.task_id}[/bold]")
     if not views:
         render.out.print("no dead tasks matched")
+
+
+@events_app.command("list")
+def events_list(
+    source: Annotated[str | None, typer.Option("--source", help="only this source")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Inbound events, newest first, with the pipeline runs each started."""
+    views = _access(url).inbound_events(source=source, limit=limit)
+    if as_json:
+        render.emit_json(views)
+        return
+    render.table(
+        "events",
+        ["id", "source", "type", "subject", "runs", "received"],
+        [
+            (v.id, v.source, v.type, v.subject or "-", len(v.runs), render.when(v.received_at))
+            for v in views
+        ],
+    )
+
+
+@events_app.command("show")
+def events_show(
+    event_id: Annotated[str, typer.Argument(help="the event id")],
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One inbound event: its delivery, the runs it started and its payload."""
+    view = _access(url).inbound_event(event_id)
+    if as_json:
+        render.emit_json(view)
+        return
+    render.out.print(f"[bold]{view.id}[/bold] {view.source} {view.type} {view.subject or ''}")
+    render.out.print(f"delivery {view.delivery_id}, received {render.when(view.received_at)}")
+    render.out.print(f"runs: {', '.join(view.runs) or '-'}")
+    print(jsoncodec.dumps_str(view.payload))
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+
+def _schedule_rows(views: list[ScheduleView]) -> list[tuple[str, ...]]:
+    return [
+        (
+            v.name,
+            v.task_name,
+            f"every {v.every:g}s" if v.every is not None else f"{v.cron} ({v.timezone})",
+            "paused" if v.paused else render.when(v.next_fire_at),
+            render.when(v.last_fire_at),
+            v.source,
+        )
+        for v in views
+    ]
+
+
+SCHEDULE_COLUMNS = ["name", "task", "when", "next", "last", "source"]
+
+
+@schedules_app.command("list")
+def schedules_list(url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+    """Every schedule with its next slot."""
+    views = _access(url).schedules()
+    if as_json:
+        render.emit_json(views)
+        return
+    render.table("schedules", SCHEDULE_COLUMNS, _schedule_rows(views))
+
+
+@schedules_app.command("show")
+def schedules_show(
+    name: Annotated[str, typer.Argument(help="the schedule's name")],
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One schedule: its task, timing and slots."""
+    view = _access(url).schedule(name)
+    if as_json:
+        render.emit_json(view)
+        return
+    render.table(f"schedule {view.name}", SCHEDULE_COLUMNS, _schedule_rows([view]))
+    render.out.print(f"kwargs: {jsoncodec.dumps_str(view.kwargs)}, misfire: {view.misfire}")
+
+
+@schedules_app.command("add")
+def schedules_add(
+    name: Annotated[str, typer.Argument(help="the schedule's name, e.g. reports.daily")],
+    task_name: Annotated[str, typer.Argument(help="module.task to run")],
+    every: Annotated[float | None, typer.Option(help="seconds between runs")] = None,
+    cron: Annotated[str | None, typer.Option(help="cron expression, e.g. '0 9 * * *'")] = None,
+    tz: Annotated[str, typer.Option("--tz", help="the cron's time zone")] = "UTC",
+    misfire: Annotated[str, typer.Option(help="skip | run_once")] = "skip",
+    kw: Annotated[
+        list[str] | None, typer.Option("-k", "--kw", help="key=value (JSON or text)")
+    ] = None,
+    kwargs_json: Annotated[
+        str | None, typer.Option("--kwargs", help="kwargs as a JSON object")
+    ] = None,
+    paused: Annotated[bool, typer.Option(help="create it paused")] = False,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Define a schedule: --every SECONDS or --cron EXPR (with --tz)."""
+    try:
+        body = CreateScheduleRequest(
+            name=name,
+            task_name=task_name,
+            kwargs=_parse_kwargs(kw or [], kwargs_json),
+            every=every,
+            cron=cron,
+            timezone=tz,
+            misfire=misfire,
+            paused=paused,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(problems) from None
+    view = _access(url).add_schedule(body)
+    if as_json:
+        render.emit_json(view)
+    else:
+        render.out.print(f"schedule [bold]{view.name}[/bold] next at {view.next_fire_at}")
+
+
+@schedules_app.command("remove")
+def schedules_remove(
+    name: Annotated[str, typer.Argument(help="the schedule's name")],
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a schedule made through the API or CLI (exit 5 for a config file's)."""
+    _access(url).remove_schedule(name)
+    if as_json:
+        render.emit_json({"removed": name})
+    else:
+        render.out.print(f"removed schedule {name}")
+
+
+def _set_paused(name: str, paused: bool, url: str | None, as_json: bool) -> None:
+    view = _access(url).pause_schedule(name, paused)
+    if as_json:
+        render.emit_json(view)
+    else:
+        render.out.print(f"{'paused' if paused else 'resumed'} schedule {view.name}")
+
+
+@schedules_app.command("pause")
+def schedules_pause(
+    name: Annotated[str, typer.Argument(help="the schedule's name")],
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop firing a schedule until it is resumed."""
+    _set_paused(name, True, url, as_json)
+
+
+@schedules_app.command("resume")
+def schedules_resume(
+    name: Annotated[str, typer.Argument(help="the schedule's name")],
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire a paused schedule again from its next slot (missed slots are not fired)."""
+    _set_paused(name, False, url, as_json)
+
+
+@schedules_app.command("run")
+def schedules_run(
+    name: Annotated[str, typer.Argument(help="the schedule's name")],
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit the schedule's task once, now."""
+    view = _access(url).run_schedule(name)
+    if as_json:
+        render.emit_json(view)
+    else:
+        render.out.print(f"accepted {view.task_name} [bold]{view.task_id}[/bold]")
+
+
+# -- flow control ----------------------------------------------------------------------------
+
+
+@flow_app.command("breakers")
+def flow_breakers(url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+    """Circuit breakers: state, failures in the window, totals, when an open one may probe."""
+    views = _access(url).breakers()
+    if as_json:
+        render.emit_json(views)
+        return
+    render.table(
+        "circuit breakers",
+        ["name", "state", "failures", "total ok", "total failed", "opened", "open until"],
+        [
+            (
+                b.name,
+                b.state,
+                f"{b.failures_in_window}/{b.failure_threshold}",
+                b.total_successes,
+                b.total_failures,
+                b.times_opened,
+                render.when(b.open_until),
+            )
+            for b in views
+        ],
+    )
+
+
+@flow_app.command("limits")
+def flow_limits(url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+    """Rate limits with the tokens left per key; concurrency limits with their counts."""
+    limits = _access(url).flow_limits()
+    if as_json:
+        render.emit_json(limits)
+        return
+    render.table(
+        "rate limits",
+        ["task", "rate", "key", "tokens"],
+        [
+            (r.task_name, r.rate, b.key, f"{b.tokens:g}")
+            for r in limits.rate_limits
+            for b in r.buckets or [BucketView(key="(unused)", tokens=0)]
+        ],
+    )
+    render.table(
+        "concurrency limits",
+        ["task", "limit", "key", "queued or running"],
+        [
+            (c.task_name, c.limit, key, n)
+            for c in limits.concurrency
+            for key, n in (c.running or {"(none)": 0}).items()
+        ],
+    )
 
 
 # -- configuration and database --------------------------------------------------------------

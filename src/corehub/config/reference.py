@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def rows(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str,
 
 def _default(field: FieldInfo) -> str:
     value = field.get_default(call_default_factory=True)
+    if isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+        return json.dumps([v.model_dump(exclude_defaults=True) for v in value])
     if value == "" and field.description and "empty means" in field.description:
         return "(SQLite in data_dir)"
     return str(value).replace("|", "\\|")

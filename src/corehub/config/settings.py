@@ -3,16 +3,29 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, model_validator
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from corehub.resilience.ratelimit import parse_rate
 
 LOCAL_CONFIG = Path("corehub.yaml")
 USER_CONFIG = Path("~/.corehub/config.yaml")
@@ -47,6 +60,11 @@ class BrokerSettings(BaseModel):
     )
     publish_retries: int = Field(
         1, ge=0, description="publish attempts after the first before the relay takes over"
+    )
+    priority_queues: bool = Field(
+        False,
+        description="RabbitMQ: declare queues with x-max-priority so priorities apply; a plain "
+        "Celery client must then declare them alike (task_queue_max_priority)",
     )
 
 
@@ -119,6 +137,154 @@ class SchedulerSettings(BaseModel):
     relay_grace_seconds: float = Field(
         2.0, ge=0, description="age of an unpublished task before the relay publishes it"
     )
+    misfire_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="a periodic slot later than this is a misfire (skipped, or run once)",
+    )
+
+
+SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+
+def check_cron(expr: str) -> str:
+    """A five-field cron expression croniter understands, else ValueError."""
+    if len(expr.split()) != 5 or not croniter.is_valid(expr):
+        raise ValueError("not a valid five-field cron expression")
+    return expr
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name, else ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone") from None
+    return name
+
+
+def check_schedule_name(name: str) -> str:
+    if not SCHEDULE_NAME.match(name):
+        raise ValueError("a schedule name is 1-200 of A-Z a-z 0-9 _ . : -")
+    return name
+
+
+class ScheduleConfig(BaseModel):
+    """A periodic task from the config file: every N seconds, or a cron expression."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    task: str = Field(min_length=1, max_length=200)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    args: list[Any] = Field(default_factory=list)
+    every: float | None = Field(None, gt=0)
+    cron: str | None = None
+    timezone: str = "UTC"
+    misfire: Literal["skip", "run_once"] = "skip"
+    queue: str | None = Field(None, max_length=100)
+    priority: str | None = None
+    paused: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_schedule_name(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError(f"schedule {self.name!r} needs exactly one of `every` and `cron`")
+        return self
+
+
+def _default_schedules() -> list[ScheduleConfig]:
+    return [ScheduleConfig(name="core.health_check", task="core.health_check", every=60)]
+
+
+class BreakerSettings(BaseModel):
+    failure_threshold: int = Field(5, ge=1, description="failures within the window that open it")
+    window_seconds: float = Field(60.0, gt=0, description="window in which failures are counted")
+    reset_seconds: float = Field(30.0, gt=0, description="how long it stays open before a probe")
+
+
+class FlowSettings(BaseModel):
+    """Limits by task name; they add to (and win over) what a task declares in code."""
+
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='task name → rate shared by all workers, e.g. {"mod.task": "10/s"} (JSON)',
+    )
+    concurrency: dict[str, int] = Field(
+        default_factory=dict, description="task name → most running at once, per key (JSON)"
+    )
+    needs: dict[str, list[str]] = Field(
+        default_factory=dict, description="task name → circuit breakers it needs (JSON)"
+    )
+    breakers: dict[str, BreakerSettings] = Field(
+        default_factory=dict, description="breaker name → its own thresholds (JSON)"
+    )
+    breaker_defaults: BreakerSettings = Field(default_factory=BreakerSettings)
+    recheck_seconds: float = Field(
+        1.0, gt=0, description="how soon a task held by a concurrency limit is looked at again"
+    )
+    admit_batch: int = Field(500, ge=1, description="gated tasks the leader considers per tick")
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _valid_rates(cls, limits: dict[str, str]) -> dict[str, str]:
+        for rate in limits.values():
+            parse_rate(rate)  # its ValueError becomes a config error naming the key
+        return limits
+
+
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class EventSourceSettings(BaseModel):
+    """One webhook sender: `POST /events/<name>` accepts what is signed with its secret.
+
+    The header defaults are GitHub's; a `generic` sender signs the same way (HMAC-SHA256 of
+    the raw body, hex, after `signature_prefix`) with headers of its own.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["github", "generic"] = "github"
+    secret: SecretStr = Field(min_length=1)
+    signature_header: str = Field("X-Hub-Signature-256", min_length=1)
+    signature_prefix: str = "sha256="
+    event_header: str = Field("X-GitHub-Event", min_length=1)
+    delivery_header: str = Field("X-GitHub-Delivery", min_length=1)
+
+
+class EventSettings(BaseModel):
+    sources: dict[str, EventSourceSettings] = Field(
+        default_factory=dict,
+        description="webhook senders by name: `kind` (`github` or `generic`), `secret`, and "
+        "optionally `signature_header`, `signature_prefix`, `event_header`, "
+        "`delivery_header`; see Events in",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(
+        cls, sources: dict[str, EventSourceSettings]
+    ) -> dict[str, EventSourceSettings]:
+        bad = [name for name in sources if not SOURCE_NAME.match(name)]
+        if bad:
+            raise ValueError(f"source names are 1-64 of A-Z a-z 0-9 _ . - (got {bad})")
+        return sources
 
 
 class LoggingSettings(BaseModel):
@@ -139,7 +305,29 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    flow: FlowSettings = Field(default_factory=FlowSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    schedules: list[ScheduleConfig] = Field(
+        default_factory=_default_schedules,
+        description="periodic tasks (JSON list in the environment); see Schedules",
+    )
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique_schedules(
+        cls, value: list[ScheduleConfig], info: ValidationInfo
+    ) -> list[ScheduleConfig]:
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"schedule names must be unique: {', '.join(twice)}")
+        tasks = info.data.get("tasks")
+        priorities = tasks.priorities if isinstance(tasks, TaskSettings) else None
+        unknown = [s.name for s in value if priorities and s.priority not in (None, *priorities)]
+        if unknown:
+            raise ValueError(f"unknown priority in schedules {', '.join(unknown)}")
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

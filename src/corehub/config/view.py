@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from corehub.config.settings import Settings
 
@@ -34,17 +34,24 @@ def _walk(model: BaseModel, prefix: str, out: dict[str, Any]) -> None:
         key = f"{prefix}{name}"
         if isinstance(value, BaseModel):
             _walk(value, key + ".", out)
+        elif (
+            value
+            and isinstance(value, dict)
+            and all(isinstance(v, BaseModel) for v in value.values())
+        ):
+            for item, section in value.items():  # named sections (events.sources.<name>.…)
+                _walk(section, f"{key}.{item}.", out)
         else:
             out[key] = _masked(name, value)
 
 
 def _masked(name: str, value: Any) -> Any:
-    if any(word in name for word in SECRET_WORDS) and value:
+    if isinstance(value, SecretStr) or (any(word in name for word in SECRET_WORDS) and value):
         return "***"
     if isinstance(value, str) and "://" in value:
         return mask_url(value)
     if isinstance(value, list):
-        return [str(v) for v in value]
+        return [v.model_dump(mode="json") if isinstance(v, BaseModel) else str(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)

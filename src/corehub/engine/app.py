@@ -9,8 +9,15 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Reject, TimeLimitExceeded
 
+from corehub.config import Settings
 from corehub.engine.context import EngineContext
 from corehub.engine.execution import run_delivery
+from corehub.engine.priorities import (
+    PriorityMemoryTransport,
+    broker_kind,
+    priority_levels,
+    redis_steps,
+)
 from corehub.errors import Unavailable
 from corehub.registry import TaskSpec
 
@@ -60,9 +67,27 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
         broker_transport_options=transport_options,
         enable_utc=True,
     )
+    _configure_priorities(app, settings, transport_options)
     for spec in ctx.registry.tasks():
         _register(app, spec)
+    if ctx.publisher is None:
+        from corehub.engine.publisher import CeleryPublisher  # the publisher needs the app
+
+        ctx.publisher = CeleryPublisher(app, retries=settings.broker.publish_retries)
     return app
+
+
+def _configure_priorities(app: CorehubCelery, settings: Settings, options: dict[str, Any]) -> None:
+    """Workers take higher priorities first (see corehub.engine.priorities for each broker)."""
+    levels = priority_levels(settings)
+    app.conf.task_default_priority = levels[settings.tasks.default_priority]
+    kind = broker_kind(settings)
+    if kind == "redis":
+        options["priority_steps"] = redis_steps(settings)
+    elif kind == "memory":
+        app.conf.broker_transport = PriorityMemoryTransport
+    elif settings.broker.priority_queues and len(levels) > 1:
+        app.conf.task_queue_max_priority = max(levels.values())
 
 
 def _register(app: CorehubCelery, spec: TaskSpec) -> None:

@@ -16,10 +16,14 @@ from corehub import jsoncodec
 from corehub.engine.context import EngineContext
 from corehub.registry import TaskSpec
 from corehub.resilience import Backoff
+from corehub.service.flow import FlowPolicy
+from corehub.service.outbox import publish_committed
 from corehub.store import ErrorClass, Lease, NewTask, Outcome, TaskStatus
+from corehub.store.flow import FlowStore
 from corehub.tasks import Retry, RunningTask, running
 
 log = logging.getLogger("corehub.engine")
+BREAKER_FAILURES = frozenset({ErrorClass.TRANSIENT, ErrorClass.TIMEOUT})
 ADOPTED = "received from a Celery client without a record; recorded at claim"
 
 
@@ -39,14 +43,18 @@ def run_delivery(
             task_id,
         )
         return
+    if lease.pipeline_run_id is not None:
+        _step_started(ctx, lease)
     ctx.heartbeats.hold(lease.token)
     try:
         outcome = execute(ctx, spec, lease, args, kwargs)
     finally:
         ctx.heartbeats.release(lease.token)
-    if not ctx.store.finish(lease, outcome):
+    if not _finish(ctx, lease, outcome):
         log.warning("task %s %s: lost its lease; outcome dropped", spec.name, task_id)
-    elif outcome.status is not TaskStatus.SUCCESS:
+        return
+    _report_to_breakers(ctx, spec, outcome)
+    if outcome.status is not TaskStatus.SUCCESS:
         log.warning(
             "task %s %s %s: %s: %s",
             spec.name,
@@ -55,6 +63,53 @@ def run_delivery(
             outcome.error_type,
             outcome.error_message,
         )
+
+
+def _report_to_breakers(ctx: EngineContext, spec: TaskSpec, outcome: Outcome) -> None:
+    """Tell the breakers this task needs how the dependency fared, in its own transaction.
+
+    Only failures that say something about a dependency count (transient errors, timeouts);
+    a permanent error or an invalid result is the task's own fault and counts for nothing.
+    """
+    if not spec.options.needs and spec.name not in ctx.settings.flow.needs:
+        return
+    if outcome.status is TaskStatus.SUCCESS:
+        success = True
+    elif outcome.error_class in BREAKER_FAILURES:
+        success = False
+    else:
+        return
+    policy = FlowPolicy(ctx.settings, ctx.registry)
+    try:
+        FlowStore(ctx.store.db).record_outcome(policy.needs(spec), policy.breaker, success=success)
+    except Exception as exc:  # the task's own outcome is recorded; a missed count is not fatal
+        log.warning("task %s: breaker outcome not recorded: %s", spec.name, exc)
+
+
+def _step_started(ctx: EngineContext, lease: Lease) -> None:
+    """The run's state follows its steps; a failure here must not stop the step itself."""
+    try:
+        ctx.pipelines.step_started(lease)
+    except Exception as exc:
+        log.warning(
+            "pipeline step %s of run %s: start not recorded: %s",
+            lease.step,
+            lease.pipeline_run_id,
+            exc,
+        )
+
+
+def _finish(ctx: EngineContext, lease: Lease, outcome: Outcome) -> bool:
+    """Finish the attempt; a pipeline step's finish also releases the steps it unblocks,
+    in the same transaction, and they are published right after the commit."""
+    if lease.pipeline_run_id is None:
+        return ctx.store.finish(lease, outcome)
+    finished, changed = ctx.pipelines.finish_step(lease, outcome)
+    publish_committed(ctx.store, ctx.publisher, changed.publish)
+    if ctx.publisher is not None:
+        for task_id in changed.revoke:
+            ctx.publisher.revoke(task_id, terminate=False)
+    return finished
 
 
 def claim(

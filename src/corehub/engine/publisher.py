@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from corehub.engine.app import CorehubCelery
+from corehub.engine.priorities import priority_levels
 from corehub.store import TaskRecord
 
 log = logging.getLogger("corehub.engine")
@@ -15,6 +16,7 @@ log = logging.getLogger("corehub.engine")
 class CeleryPublisher:
     def __init__(self, app: CorehubCelery, retries: int = 1) -> None:
         self.app = app
+        self.levels = priority_levels(app.context.settings)  # name -> the broker's number
         self.retry_policy = {
             "max_retries": retries,
             "interval_start": 0.1,
@@ -33,7 +35,9 @@ class CeleryPublisher:
                         kwargs=task.kwargs,
                         task_id=task.id,
                         queue=task.queue,
-                        priority=task.priority or None,
+                        priority=self.levels.get(task.priority),
+                        soft_time_limit=task.soft_time_limit,
+                        time_limit=task.time_limit,
                         producer=producer,
                         retry=True,
                         retry_policy=self.retry_policy,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corehub.errors import Conflict, NotFound
+from corehub.pipelines.definition import Pipeline
 from corehub.registry.specs import TaskOptions, TaskSpec, describe
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,21 @@ class Registry:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskSpec] = {}
         self._modules: dict[str, ModuleInfo] = {}
+        self._pipelines: dict[str, Pipeline] = {}
+
+    def register_pipeline(self, pipeline: Pipeline) -> Pipeline:
+        """A pipeline defined in code; its steps' tasks are checked when it is run."""
+        pipeline.check_shape()
+        if pipeline.name in self._pipelines:
+            raise Conflict(f"pipeline {pipeline.name} is already registered")
+        self._pipelines[pipeline.name] = pipeline
+        return pipeline
+
+    def pipelines(self) -> list[Pipeline]:
+        return sorted(self._pipelines.values(), key=lambda p: p.name)
+
+    def pipeline(self, name: str) -> Pipeline | None:
+        return self._pipelines.get(name)
 
     def register_task(
         self, module: str, task: str, func: Callable[..., Any], **options: Any

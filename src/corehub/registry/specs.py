@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corehub.errors import InvalidInput
-from corehub.resilience import Backoff
+from corehub.resilience import Backoff, parse_rate
 from corehub.tasks import TransientError
+
+KeySource = Callable[[dict[str, Any]], str] | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,19 @@ class TaskOptions:
     backoff_cap: float = 300.0
     retry_on: tuple[type[BaseException], ...] = ()
     dont_retry_on: tuple[type[BaseException], ...] = ()
+    # Flow control (see corehub.service.flow): a task with any of these waits in SQL until
+    # the scheduler's leader admits it. A key is a kwarg name or a function of the kwargs.
+    rate_limit: str | None = None  # "10/s", "100/m", "1000/h": shared by every worker
+    rate_key: KeySource | None = None  # None: one bucket per task name
+    concurrency: int | None = None  # most queued or running at once, per concurrency_key
+    concurrency_key: KeySource | None = None  # None: one limit per task name
+    needs: tuple[str, ...] = ()  # circuit breakers (dependency names) it needs closed
+
+    def __post_init__(self) -> None:
+        if self.rate_limit is not None:
+            parse_rate(self.rate_limit)  # a bad rate fails the registration, not the submit
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
 
     def backoff(self) -> Backoff:
         return Backoff(self.backoff_base, self.backoff_cap)

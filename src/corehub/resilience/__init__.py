@@ -1,5 +1,7 @@
-"""Policies for failing well: backoff now; rate limits and circuit breakers as they land."""
+"""Policies for failing well: backoff, rate limits (token buckets) and circuit breakers."""
 
 from corehub.resilience.backoff import Backoff
+from corehub.resilience.breaker import Breaker, BreakerPolicy, BreakerState
+from corehub.resilience.ratelimit import Rate, parse_rate
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "Breaker", "BreakerPolicy", "BreakerState", "Rate", "parse_rate"]

@@ -1,19 +1,22 @@
 """The scheduler: a loop of ticks in which only the leader acts.
 
 Each tick renews (or tries to take) the leader lease; the leader rescues attempts whose
-heartbeats stopped, releases retries whose backoff elapsed, then publishes what never reached
-the broker. Its writes to tasks are fenced by its epoch, so a paused old leader that wakes up
-changes nothing.
+heartbeats stopped, releases delayed tasks and retries that are due (publishing them at once),
+runs its duties (periodic schedules, admission), then publishes what never reached the broker.
+Its writes to tasks are fenced by its epoch, so a paused old leader that wakes up changes
+nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
 from corehub.scheduler.relay import Relay
+from corehub.service import publish_committed
 from corehub.store.attempts import AttemptLeases
 from corehub.store.leadership import Fence
 
@@ -26,6 +29,15 @@ class Leadership(Protocol):
     def release(self) -> None: ...
 
 
+class Duty(Protocol):
+    """One job the leader does each tick (release due tasks, admit gated ones, fire
+    periodic schedules); its writes are fenced by `fence`."""
+
+    name: str
+
+    def run(self, fence: Fence) -> None: ...
+
+
 class Scheduler:
     def __init__(
         self,
@@ -35,12 +47,14 @@ class Scheduler:
         *,
         tick_seconds: float,
         heartbeat_timeout: timedelta,
+        duties: Sequence[Duty] = (),
     ) -> None:
         self.relay = relay
         self.attempts = attempts
         self.leadership = leadership
         self.tick_seconds = tick_seconds
         self.heartbeat_timeout = heartbeat_timeout
+        self.duties = list(duties)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -51,7 +65,8 @@ class Scheduler:
         rescue = self.attempts.rescue_stale(
             timeout=self.heartbeat_timeout, fence=fence, reason=LOST_WORKER
         )
-        self.attempts.release_due(fence=fence)
+        released = self.attempts.release_due(fence=fence)
+        publish_committed(self.relay.store, self.relay.publisher, released, fence)
         if rescue.requeued or rescue.dead:
             log.warning(
                 "rescued %d attempts (%d requeued, %d dead)",
@@ -59,6 +74,11 @@ class Scheduler:
                 len(rescue.requeued),
                 len(rescue.dead),
             )
+        for duty in self.duties:
+            try:
+                duty.run(fence)
+            except Exception as exc:  # one failing duty must not starve the others
+                log.warning("scheduler duty %s failed: %s: %s", duty.name, type(exc).__name__, exc)
         self.relay.drain(fence=fence)
 
     def run(self) -> None:

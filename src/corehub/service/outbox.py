@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from corehub.store import TaskRecord, TaskStore
+from corehub.store import TaskRecord, TaskStatus, TaskStore
 from corehub.store.leadership import Fence
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,13 @@ def publish_committed(
     tasks: Sequence[TaskRecord],
     fence: Fence | None = None,
 ) -> int:
-    """Publish committed tasks and mark them; whatever fails stays for the relay.
+    """Publish committed tasks that are due (queued) and mark them; whatever fails stays
+    for the relay. Scheduled ones wait in SQL until the leader releases them.
 
     Returns how many were published and marked: 0 when marking failed, so a caller that
     loops until nothing is left cannot spin on rows it keeps re-publishing.
     """
+    tasks = [task for task in tasks if task.status is TaskStatus.QUEUED]  # not the waiting
     if publisher is None or not tasks:
         return 0
     published = publisher.publish(tasks)

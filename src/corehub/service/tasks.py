@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corehub import jsoncodec
 from corehub.config import Settings
 from corehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from corehub.registry import Registry
+from corehub.service.flow import FlowPolicy
 from corehub.service.outbox import Publisher, publish_committed
 from corehub.store import (
     EventRecord,
@@ -25,6 +26,7 @@ from corehub.store import (
 from corehub.store.leadership import LeaderLeases
 
 SCHEDULER_ROLE = "scheduler"
+MAX_DELAY = timedelta(days=3650)  # a countdown beyond this is a mistake, not a plan
 REPLAYABLE = frozenset({TaskStatus.DEAD, TaskStatus.FAILURE, TaskStatus.CANCELLED})
 
 
@@ -50,6 +52,8 @@ class SubmitRequest:
     backoff_cap: float | None = None
     idempotency_key: str | None = None
     owner: str | None = None
+    run_at: datetime | None = None  # not before this moment (timezone-aware)
+    countdown: float | None = None  # or this many seconds from now, on the database clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ def _request_hash(req: SubmitRequest) -> str:
         req.backoff_base,
         req.backoff_cap,
     ]
+    if req.run_at is not None or req.countdown is not None:  # older hashes stay valid
+        meaning += [req.run_at.isoformat() if req.run_at else None, req.countdown]
     return hashlib.sha256(jsoncodec.canonical(meaning)).hexdigest()
 
 
@@ -113,7 +119,22 @@ class TaskService:
             idempotency_key=req.idempotency_key,
             owner=req.owner,
             request_hash=_request_hash(req) if req.idempotency_key else None,
+            run_at=self._run_at(req),
+            **FlowPolicy(self.settings, self.registry).gate(spec, req.args, req.kwargs),
         )
+
+    def _run_at(self, req: SubmitRequest) -> datetime | None:
+        """When a delayed task is due. A countdown counts on the database's clock, the one
+        the leader releases by, so a skewed client or API host cannot make it early."""
+        if req.run_at is not None and req.countdown is not None:
+            raise InvalidInput("give run_at or countdown, not both")
+        if req.countdown is not None:
+            if not 0 <= req.countdown <= MAX_DELAY.total_seconds():
+                raise InvalidInput(f"countdown must be 0 to {MAX_DELAY.total_seconds():g} seconds")
+            return self.store.db.clock() + timedelta(seconds=req.countdown)
+        if req.run_at is not None and req.run_at.utcoffset() is None:
+            raise InvalidInput("run_at needs a time zone (e.g. 2030-01-01T09:00:00+00:00)")
+        return req.run_at.astimezone(UTC) if req.run_at is not None else None
 
     def _priority(self, name: str | None) -> str:
         names = self.settings.tasks.priorities

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, false, select, update
 
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
+from corehub.store.models import TASK_COLUMNS
 from corehub.store.models import tasks_table as t
+from corehub.store.records import TaskRecord
 from corehub.store.states import ErrorClass, TaskStatus
 
 S = TaskStatus
@@ -46,33 +48,34 @@ class AttemptLeases:
         with self.db.write() as conn:
             return conn.execute(stmt, {"tokens": list(tokens), "now": self.db.now()}).rowcount
 
-    def release_due(self, *, fence: Fence | None, limit: int = 1000) -> list[str]:
-        """Tasks waiting in SQL whose time has come (retry backoff elapsed) become queued and
-        unpublished, for the relay to publish. Never early: `run_at` is on the database clock."""
+    def release_due(self, *, fence: Fence | None, limit: int = 1000) -> list[TaskRecord]:
+        """Tasks waiting in SQL whose time has come (a delayed task's `run_at`, a retry's
+        backoff) become queued and unpublished; returns them, for the leader to publish.
+
+        Never early: `run_at` is compared with the database clock. Gated tasks wait for
+        their admission instead.
+        """
         now = self.db.now()
-        due = (
-            select(t.c.id)
-            .where(t.c.status == S.RETRYING, t.c.run_at <= now)
-            .order_by(t.c.run_at)
-            .limit(limit)
-            .scalar_subquery()
-        )
+        released: list[TaskRecord] = []
         with self.db.write() as conn:
-            rows = conn.execute(
-                update(t)
-                .where(t.c.id.in_(due), t.c.status == S.RETRYING, fenced_by(self.db, fence))
-                .values(status=S.QUEUED, run_at=None, published_at=None, updated_at=now)
-                .returning(t.c.id, t.c.attempt)
-            ).all()
-            append_events(
-                conn,
-                now,
-                [
-                    event_row(r.id, "queued", S.RETRYING, S.QUEUED, r.attempt, "backoff elapsed")
-                    for r in rows
-                ],
-            )
-        return [r.id for r in rows]
+            for source, message in ((S.SCHEDULED, "due"), (S.RETRYING, "backoff elapsed")):
+                waiting = (t.c.status == source, t.c.gated == false(), t.c.run_at <= now)
+                due = (
+                    select(t.c.id).where(*waiting).order_by(t.c.run_at).limit(limit)
+                ).scalar_subquery()
+                rows = conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(due), *waiting, fenced_by(self.db, fence))
+                    .values(status=S.QUEUED, run_at=None, published_at=None, updated_at=now)
+                    .returning(*TASK_COLUMNS)
+                ).all()
+                append_events(
+                    conn,
+                    now,
+                    [event_row(r.id, "queued", source, S.QUEUED, r.attempt, message) for r in rows],
+                )
+                released += [TaskRecord.from_row(r) for r in rows]
+        return released
 
     def rescue_stale(
         self, *, timeout: timedelta, fence: Fence | None, reason: str, limit: int = 500

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, func, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
@@ -155,6 +155,15 @@ class Database:
         if self.is_sqlite:
             return datetime.now(UTC)
         return func.statement_timestamp()
+
+    def clock(self) -> datetime:
+        """The database's clock read as a value, for arithmetic done in Python (a countdown's
+        due time, a schedule's slots): one round trip on PostgreSQL."""
+        if self.is_sqlite:
+            return datetime.now(UTC)
+        with self.read() as conn:
+            moment: datetime = conn.execute(select(func.statement_timestamp())).scalar_one()
+        return moment.astimezone(UTC)
 
     def ping(self) -> None:
         with self.read() as conn:

@@ -66,6 +66,9 @@ class Task(Base):
     parent_id: Mapped[str | None] = mapped_column(String(36))
     pipeline_run_id: Mapped[str | None] = mapped_column(String(36))
     step: Mapped[str | None] = mapped_column(String(100))  # its pipeline step
+    # Time limits chosen at submit (a pipeline step's); None: the task's own.
+    soft_time_limit: Mapped[float | None] = mapped_column(Float)
+    time_limit: Mapped[float | None] = mapped_column(Float)
     # Flow control: a gated task waits in SQL until the leader admits it.
     rate_key: Mapped[str | None] = mapped_column(String(300))
     concurrency_key: Mapped[str | None] = mapped_column(String(300))
@@ -117,6 +120,8 @@ Index(
     postgresql_where=text("idempotency_key IS NOT NULL"),
 )
 events_table = cast(Table, TaskEvent.__table__)
+# What a TaskRecord holds: every column but the lease token, which stays inside the store.
+TASK_COLUMNS = [c for c in tasks_table.c if c.name != "lease_token"]
 
 
 class LeaderLease(Base):
@@ -204,6 +209,8 @@ class PipelineStep(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
 
+    __table_args__ = (Index("ix_pipeline_steps_status", "status"),)
+
 
 class PipelineEvent(Base):
     __tablename__ = "pipeline_events"
@@ -241,7 +248,10 @@ class InboundEvent(Base):
     runs: Mapped[list[str]] = mapped_column(JSONType)  # pipeline runs it started
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_inbound_events_delivery"),)
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_inbound_events_delivery"),
+        Index("ix_inbound_events_received", "received_at", "id"),
+    )
 
 
 inbound_events_table = cast(Table, InboundEvent.__table__)

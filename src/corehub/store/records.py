@@ -34,6 +34,8 @@ class NewTask:
     parent_id: str | None = None
     pipeline_run_id: str | None = None
     step: str | None = None
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
     request_hash: str | None = None
     run_at: datetime | None = None  # not before this (database clock); None: due now
     rate_key: str | None = None
@@ -79,6 +81,8 @@ class TaskRecord:
     pipeline_run_id: str | None
     request_hash: str | None
     step: str | None
+    soft_time_limit: float | None
+    time_limit: float | None
     rate_key: str | None
     concurrency_key: str | None
     needs: list[str] | None
@@ -120,6 +124,7 @@ class Lease:
     backoff_base: float | None = None
     backoff_cap: float | None = None
     pipeline_run_id: str | None = None  # a pipeline step: its finish releases the next ones
+    step: str | None = None
 
     @property
     def last(self) -> bool:

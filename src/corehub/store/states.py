@@ -47,3 +47,5 @@ class ErrorClass(StrEnum):
     UNKNOWN_TASK = "unknown_task"  # no such task in this worker's registry
     MALFORMED_MESSAGE = "malformed_message"  # the broker message could not be decoded
     WORKER_LOST = "worker_lost"
+    RATE_LIMITED = "rate_limited"  # not a failure: waiting in SQL for its rate limit's token
+    BREAKER_OPEN = "breaker_open"  # not a failure: waiting while a dependency's breaker is open

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import (
+    Connection,
     and_,
     bindparam,
     case,
@@ -30,6 +31,7 @@ from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
+from corehub.store.models import TASK_COLUMNS, Base
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.records import (
@@ -46,7 +48,6 @@ from corehub.store.states import TERMINAL, ErrorClass, TaskStatus
 from corehub.store.transitions import Transitions
 
 S = TaskStatus
-TASK_COLUMNS = [c for c in t.c if c.name != "lease_token"]
 
 
 class TaskStore:
@@ -63,50 +64,14 @@ class TaskStore:
     # -- accepting -------------------------------------------------------------------------
 
     def create(self, tasks: Sequence[NewTask], *, message: str | None = None) -> list[TaskRecord]:
-        """Insert rows and their `queued` events in one transaction (accept = commit).
-
-        A task with a `parent_id` is a replay: its parent gets a `replayed` event too.
-        """
+        """Insert rows and their first events in one transaction (accept = commit)."""
         if not tasks:
             return []
-        now = self.db.now()
-        rows = [_row(task, S.SCHEDULED if task.waits else S.QUEUED) for task in tasks]
-        for row in rows:
-            if row["gated"] and row["run_at"] is None:
-                row["run_at"] = now  # due at once, once the leader admits it
-        replays = [
-            event_row(
-                task.parent_id,
-                "replayed",
-                None,
-                None,
-                0,
-                f"replayed as {task.id}",
-                {"replay_id": task.id},
-            )
-            for task in tasks
-            if task.parent_id
-        ]
         try:
             with self.db.write() as conn:
-                stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
-                created = conn.execute(stmt, rows).all()
-                queued = [
-                    event_row(
-                        task.id,
-                        "scheduled" if task.waits else "queued",
-                        None,
-                        S.SCHEDULED if task.waits else S.QUEUED,
-                        0,
-                        f"replay of {task.parent_id}" if task.parent_id else message,
-                    )
-                    for task in tasks
-                ]
-                append_events(conn, now, queued + replays)
+                return insert_tasks(conn, self.db.now(), tasks, message)
         except IntegrityError as exc:
             raise Conflict("a task with this id or idempotency key already exists") from exc
-        by_id = {r.id: TaskRecord.from_row(r) for r in created}
-        return [by_id[task.id] for task in tasks]
 
     def adopt(self, task: NewTask, *, message: str) -> bool:
         """Insert a row for a message that arrived without one (a plain Celery client).
@@ -148,9 +113,14 @@ class TaskStore:
         """
         if self.transitions.finish(lease, outcome):
             return True
+        self.record_lost_lease(lease)
+        return False
+
+    def record_lost_lease(self, lease: Lease) -> None:
+        """Log that an attempt's outcome was dropped (its task is gone or moved on)."""
         with self.db.write() as conn:
             if conn.execute(select(t.c.id).where(t.c.id == lease.task_id)).first() is None:
-                return False
+                return
             append_events(
                 conn,
                 self.db.now(),
@@ -165,7 +135,6 @@ class TaskStore:
                     )
                 ],
             )
-        return False
 
     def cancel(self, task_id: str, reason: str) -> TaskStatus | None:
         """Any unfinished task → cancelled, in one compare-and-set per possible state; returns
@@ -373,10 +342,57 @@ class TaskStore:
         return count, first  # min() keeps the column type: an aware datetime
 
     def delete_all(self) -> None:
-        """Testing and `db reset` only."""
+        """Testing and `db reset` only: every record, leader leases aside."""
         with self.db.write() as conn:
-            conn.execute(delete(ev))
-            conn.execute(delete(t))
+            for table in reversed(Base.metadata.sorted_tables):
+                if table.name != "leader_leases":
+                    conn.execute(delete(table))
+
+
+def insert_tasks(
+    conn: Connection, now: Any, tasks: Sequence[NewTask], message: str | None = None
+) -> list[TaskRecord]:
+    """Insert task rows and their first events inside the caller's transaction.
+
+    A task due now is `queued`; one with a `run_at` or under flow control is `scheduled`
+    (held in SQL until the leader releases it). A task with a `parent_id` is a replay: its
+    parent gets a `replayed` event too.
+    """
+    if not tasks:
+        return []
+    rows = [_row(task, S.SCHEDULED if task.waits else S.QUEUED) for task in tasks]
+    for row in rows:
+        if row["gated"] and row["run_at"] is None:
+            row["run_at"] = datetime.now(UTC)  # due at once, once the leader admits it
+    stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
+    created = conn.execute(stmt, rows).all()
+    first = [
+        event_row(
+            task.id,
+            "scheduled" if task.waits else "queued",
+            None,
+            S.SCHEDULED if task.waits else S.QUEUED,
+            0,
+            f"replay of {task.parent_id}" if task.parent_id else message,
+        )
+        for task in tasks
+    ]
+    replays = [
+        event_row(
+            task.parent_id,
+            "replayed",
+            None,
+            None,
+            0,
+            f"replayed as {task.id}",
+            {"replay_id": task.id},
+        )
+        for task in tasks
+        if task.parent_id
+    ]
+    append_events(conn, now, first + replays)
+    by_id = {r.id: TaskRecord.from_row(r) for r in created}
+    return [by_id[task.id] for task in tasks]
 
 
 def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
@@ -398,6 +414,8 @@ def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
         "parent_id": task.parent_id,
         "pipeline_run_id": task.pipeline_run_id,
         "step": task.step,
+        "soft_time_limit": task.soft_time_limit,
+        "time_limit": task.time_limit,
         "run_at": task.run_at,
         "rate_key": task.rate_key,
         "concurrency_key": task.concurrency_key,

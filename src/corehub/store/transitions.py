@@ -51,6 +51,8 @@ RETURNED = (
     t.c.max_attempts,
     t.c.backoff_base,
     t.c.backoff_cap,
+    t.c.pipeline_run_id,
+    t.c.step,
     t.c.updated_at,
 )
 
@@ -132,39 +134,36 @@ class Transitions:
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
-        data = _event_data(outcome)
-        params: dict[str, Any] = {
-            "p_id": lease.task_id,
-            "p_token": lease.token,
-            "p_status": outcome.status.value,
-            "p_result": outcome.result,
-            "p_error_class": outcome.error_class,
-            "p_error_type": outcome.error_type,
-            "p_error_message": outcome.error_message,
-            "p_error_traceback": outcome.error_traceback,
-            "p_message": outcome.error_message,
-            "p_data": data,
-        }
-        delay = timedelta(seconds=outcome.retry_in) if outcome.retry_in is not None else None
-        if not self.db.is_sqlite:
-            params["p_delay"] = delay
-            with self.db.autocommit() as conn:
-                return conn.execute(self._finish_with_event, params).first() is not None
-        with self.db.write() as conn:
+        if self.db.is_sqlite:
+            with self.db.write() as conn:
+                return self.finish_in(conn, lease, outcome)
+        params = _finish_params(lease, outcome)
+        params["p_delay"] = _delay(outcome)
+        with self.db.autocommit() as conn:
+            return conn.execute(self._finish_with_event, params).first() is not None
+
+    def finish_in(self, conn: Connection, lease: Lease, outcome: Outcome) -> bool:
+        """The same transition inside the caller's transaction (a pipeline step's finish
+        releases the next steps in that transaction)."""
+        params = _finish_params(lease, outcome)
+        delay = _delay(outcome)
+        if self.db.is_sqlite:
             now = params["p_now"] = self.db.now()
             params["p_run_at"] = now + delay if delay is not None else None
-            row = conn.execute(self._finish, params).first()
-            if row is None:
-                return False
-            self._append(
-                conn,
-                row,
-                outcome.status.value,
-                S.STARTED,
-                outcome.status,
-                outcome.error_message,
-                data,
-            )
+        else:
+            params["p_delay"] = delay
+        row = conn.execute(self._finish, params).first()
+        if row is None:
+            return False
+        self._append(
+            conn,
+            row,
+            outcome.status.value,
+            S.STARTED,
+            outcome.status,
+            outcome.error_message,
+            params["p_data"],
+        )
         return True
 
     def _append(
@@ -179,6 +178,25 @@ class Transitions:
     ) -> None:
         event = event_row(row.id, type_, from_status, to_status, row.attempt, message, data)
         conn.execute(self._event, {**event, "created_at": row.updated_at})
+
+
+def _finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "p_id": lease.task_id,
+        "p_token": lease.token,
+        "p_status": outcome.status.value,
+        "p_result": outcome.result,
+        "p_error_class": outcome.error_class,
+        "p_error_type": outcome.error_type,
+        "p_error_message": outcome.error_message,
+        "p_error_traceback": outcome.error_traceback,
+        "p_message": outcome.error_message,
+        "p_data": _event_data(outcome),
+    }
+
+
+def _delay(outcome: Outcome) -> timedelta | None:
+    return timedelta(seconds=outcome.retry_in) if outcome.retry_in is not None else None
 
 
 def _event_data(outcome: Outcome) -> dict[str, Any] | None:
@@ -210,11 +228,23 @@ def _with_event(cas: Update, type_: Any, from_status: Any, message: Any, data: A
     )
     logged = insert(ev).from_select(EVENT_COLUMNS, rows).cte("logged")
     return select(
-        changed.c.attempt, changed.c.max_attempts, changed.c.backoff_base, changed.c.backoff_cap
+        changed.c.attempt,
+        changed.c.max_attempts,
+        changed.c.backoff_base,
+        changed.c.backoff_cap,
+        changed.c.pipeline_run_id,
+        changed.c.step,
     ).add_cte(logged)
 
 
 def _lease(task_id: str, token: str, row: Any) -> Lease:
     return Lease(
-        task_id, token, int(row.attempt), int(row.max_attempts), row.backoff_base, row.backoff_cap
+        task_id,
+        token,
+        int(row.attempt),
+        int(row.max_attempts),
+        row.backoff_base,
+        row.backoff_cap,
+        row.pipeline_run_id,
+        row.step,
     )

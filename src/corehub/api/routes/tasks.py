@@ -37,6 +37,8 @@ def _submit_request(body: RunTaskRequest) -> SubmitRequest:
         backoff_base=body.backoff_base,
         backoff_cap=body.backoff_cap,
         idempotency_key=body.idempotency_key,
+        run_at=body.run_at,
+        countdown=body.countdown,
     )
 
 

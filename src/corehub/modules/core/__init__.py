@@ -1,4 +1,4 @@
-"""Core: health checks and demo tasks (sleep, fail, noop) for trying the hub and testing it."""
+"""Core: health checks and small tasks (sleep, fail, noop, collect) for trying the hub."""
 
 from __future__ import annotations
 
@@ -31,11 +31,17 @@ def noop() -> None:
     """Do nothing: the cheapest task, for measuring the hub itself."""
 
 
+def collect(**values: Any) -> dict[str, Any]:
+    """Return the keyword arguments it was given: a pipeline step that joins its parents."""
+    return values
+
+
 def register_tasks(registry: Any) -> None:
     registry.register_task("core", "health_check", health_check)
     registry.register_task("core", "sleep", sleep)
     registry.register_task("core", "fail", fail)
     registry.register_task("core", "noop", noop)
+    registry.register_task("core", "collect", collect)
 
 
 def heartbeat() -> dict[str, Any]:

@@ -69,6 +69,7 @@ def sleepy(seconds: float) -> None:
 
 
 def register_tasks(registry: Any) -> None:
+    register_flow_tasks(registry)
     registry.register_task("testkit", "returns_set", returns_set)
     registry.register_task("testkit", "returns_big", returns_big)
     registry.register_task("testkit", "add", add)
@@ -87,8 +88,66 @@ def register_tasks(registry: Any) -> None:
     registry.register_task(
         "testkit", "flaky", flaky, retry_on=(ConnectionError,), backoff_base=0.2, backoff_cap=0.5
     )
+    registry.register_task("testkit", "collect", collect)
+    registry.register_task("testkit", "fail_first", fail_first)
 
 
 def suicide() -> None:
     """Kill the process running it, every time: a poison task."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def collect(**parents: Any) -> dict[str, Any]:
+    """Return what it was given: a pipeline step's parents' results, by name."""
+    return parents
+
+
+def fail_first(path: str, **parents: Any) -> dict[str, Any]:
+    """Fail (permanently) the first time, for `path`; succeed on any later run."""
+    marker = Path(path)
+    if not marker.exists():
+        marker.write_text("failed once")
+        raise ValueError("failing the first run on purpose")
+    return parents
+
+
+# -- flow control (tests/integration/test_flow.py) ---------------------------------------------
+
+
+def flow_block(path: str) -> None:
+    """Hold a worker slot until the file at `path` exists (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def flow_tick(n: int = 0) -> int:
+    """Do nothing; rate-limited by the hub's settings."""
+    return n
+
+
+def flow_hold(key: str, seconds: float) -> str:
+    """Occupy a slot for `seconds`; at most two per key run at once."""
+    time.sleep(seconds)
+    return key
+
+
+def flow_dependency(down: str) -> str:
+    """Fail like an unreachable dependency while the file at `down` exists."""
+    if Path(down).exists():
+        raise ConnectionError("the dependency is down")
+    return "up"
+
+
+def register_flow_tasks(registry: Any) -> None:
+    registry.register_task("testkit", "flow_block", flow_block)
+    registry.register_task("testkit", "flow_tick", flow_tick)
+    registry.register_task("testkit", "flow_hold", flow_hold, concurrency=2, concurrency_key="key")
+    registry.register_task(
+        "testkit",
+        "flow_dependency",
+        flow_dependency,
+        needs=("testdep",),
+        max_attempts=1,
+        retry_on=(ConnectionError,),
+    )

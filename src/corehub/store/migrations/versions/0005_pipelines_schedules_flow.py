@@ -28,6 +28,8 @@ def upgrade() -> None:
             postgresql_using="'default'",
         )
         batch.add_column(sa.Column("step", sa.String(100)))
+        batch.add_column(sa.Column("soft_time_limit", sa.Float))
+        batch.add_column(sa.Column("time_limit", sa.Float))
         batch.add_column(sa.Column("rate_key", sa.String(300)))
         batch.add_column(sa.Column("concurrency_key", sa.String(300)))
         batch.add_column(sa.Column("needs", JSONType))
@@ -86,6 +88,7 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime),
         sa.Column("error", sa.Text),
     )
+    op.create_index("ix_pipeline_steps_status", "pipeline_steps", ["status"])
     op.create_table(
         "pipeline_events",
         sa.Column("id", EventId, primary_key=True, autoincrement=True),
@@ -117,6 +120,7 @@ def upgrade() -> None:
         sa.Column("received_at", UTCDateTime, nullable=False),
         sa.UniqueConstraint("source", "delivery_id", name="uq_inbound_events_delivery"),
     )
+    op.create_index("ix_inbound_events_received", "inbound_events", ["received_at", "id"])
 
     op.create_table(
         "schedules",
@@ -185,7 +189,15 @@ def downgrade() -> None:
     op.drop_index("ix_tasks_concurrency", "tasks")
     op.drop_index("ix_tasks_due", "tasks")
     with op.batch_alter_table("tasks") as batch:
-        for column in ("gated", "needs", "concurrency_key", "rate_key", "step"):
+        for column in (
+            "gated",
+            "needs",
+            "concurrency_key",
+            "rate_key",
+            "time_limit",
+            "soft_time_limit",
+            "step",
+        ):
             batch.drop_column(column)
         batch.alter_column(
             "priority", type_=sa.Integer, existing_type=sa.String(16), postgresql_using="0"

@@ -1,0 +1,1 @@
+"""Benchmarks of corehub, run by hand (`python -m bench.<name>`); never timed in tests."""

@@ -1,0 +1,85 @@
+"""Priority names (settings.tasks.priorities, highest first) as each broker orders messages.
+
+- RabbitMQ: queues declared with `x-max-priority` = N-1 (opt-in: broker.priority_queues),
+  messages carry N-1 for the highest name down to 0 for the lowest; higher goes first.
+- Redis: kombu emulates priorities with one list per step and polls the lists in step order,
+  so there 0 is the HIGHEST. kombu's default steps (0, 3, 6, 9) are kept, so a plain Celery
+  client's message (any priority number) always lands on a list the workers poll; names map
+  onto them in order (high 0, default 3, low 6). More than four names use 0..9.
+- In-process (embedded): kombu's memory transport is FIFO; `PriorityMemoryTransport` orders
+  each queue by priority (higher first, FIFO within one).
+
+Without a priority a message counts as 0: the highest level on Redis, the lowest on RabbitMQ
+and in-process. Priorities order what waits in one queue; they do not pre-empt running work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from queue import Empty, PriorityQueue
+from typing import Any
+
+from kombu.transport import memory
+
+from corehub.config import Settings
+
+REDIS_STEPS = [0, 3, 6, 9]  # kombu's default priority_steps
+MAX_LEVEL = 9  # virtual transports clamp message priorities to 0..9
+
+
+def broker_kind(settings: Settings) -> str:
+    url = settings.broker.url
+    if url.startswith(("redis://", "rediss://")):
+        return "redis"
+    if url.startswith("memory://"):
+        return "memory"
+    return "amqp"
+
+
+def priority_levels(settings: Settings) -> dict[str, int]:
+    """Each configured priority name's number on this broker."""
+    names = settings.tasks.priorities
+    kind = broker_kind(settings)
+    if kind == "redis":
+        levels = REDIS_STEPS if len(names) <= len(REDIS_STEPS) else list(range(MAX_LEVEL + 1))
+        return {name: levels[min(i, MAX_LEVEL)] for i, name in enumerate(names)}
+    top = len(names) - 1 if kind == "amqp" else min(len(names) - 1, MAX_LEVEL)
+    return {name: max(top - i, 0) for i, name in enumerate(names)}
+
+
+def redis_steps(settings: Settings) -> list[int]:
+    """The lists a worker polls: the levels in use plus kombu's defaults (plain clients)."""
+    return sorted(set(priority_levels(settings).values()) | set(REDIS_STEPS))
+
+
+class _PriorityChannel(memory.Channel):
+    """kombu's memory channel with a priority queue per queue name."""
+
+    queues: dict[str, PriorityQueue[tuple[int, int, Any]]] = {}  # noqa: RUF012 (shared state)
+    _order = itertools.count()
+
+    def _new_queue(self, queue: str, **kwargs: Any) -> None:
+        self._queue_for(queue)
+
+    def _queue_for(self, queue: str) -> PriorityQueue[tuple[int, int, Any]]:
+        if queue not in self.queues:
+            self.queues[queue] = PriorityQueue()
+        return self.queues[queue]
+
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        priority = self._get_message_priority(message, reverse=False)  # type: ignore[no-untyped-call]
+        self._queue_for(queue).put((-priority, next(self._order), message))
+
+    def _put_fanout(self, exchange: str, message: Any, routing_key: Any = None, **kw: Any) -> None:
+        for queue in self._lookup(exchange, routing_key):  # type: ignore[no-untyped-call]
+            self._put(queue, message)
+
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        try:
+            return self._queue_for(queue).get(block=False)[2]
+        except Empty:
+            raise Empty() from None
+
+
+class PriorityMemoryTransport(memory.Transport):
+    Channel = _PriorityChannel

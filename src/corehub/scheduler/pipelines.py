@@ -1,0 +1,28 @@
+"""The leader's sweep for pipeline steps whose task ended outside a step finish.
+
+A step finish advances its run in its own transaction; this catches the other ways a task
+ends (rescued with no attempts left, a hard time limit, a step task cancelled on its own),
+so no run waits forever on a step that will never report.
+"""
+
+from __future__ import annotations
+
+from corehub.service.outbox import Publisher, publish_committed
+from corehub.store import TaskStore
+from corehub.store.leadership import Fence
+from corehub.store.pipelines import PipelineStore
+
+
+class PipelineSweep:
+    name = "pipelines"
+
+    def __init__(self, pipelines: PipelineStore, store: TaskStore, publisher: Publisher) -> None:
+        self.pipelines = pipelines
+        self.store = store
+        self.publisher = publisher
+
+    def run(self, fence: Fence) -> None:
+        changed = self.pipelines.reconcile()
+        publish_committed(self.store, self.publisher, changed.publish, fence)
+        for task_id in changed.revoke:
+            self.publisher.revoke(task_id, terminate=False)
