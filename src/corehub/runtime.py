@@ -14,7 +14,8 @@ from corehub.scheduler.periodic import PeriodicDuty
 from corehub.scheduler.pipelines import PipelineSweep
 from corehub.service import TaskService
 from corehub.service.events import EventService
-from corehub.service.flow import FlowPolicy
+from corehub.service.flow import FlowPolicy, FlowService
+from corehub.service.hub import Services
 from corehub.service.outbox import Publisher
 from corehub.service.pipelines import PipelineService
 from corehub.service.schedules import ScheduleService
@@ -37,6 +38,11 @@ class Runtime:
     pipelines: PipelineService
     events: EventService
     schedules: ScheduleService
+    flow: FlowService
+
+    @property
+    def services(self) -> Services:
+        return Services(self.service, self.pipelines, self.schedules, self.events, self.flow)
 
     def scheduler(self) -> Scheduler:
         """The scheduler, with the config file's schedules synced into the table first."""
@@ -64,7 +70,7 @@ class Runtime:
                     self.service,
                     grace=timedelta(seconds=cfg.misfire_grace_seconds),
                 ),
-                AdmissionDuty(self.store, self.publisher, FlowPolicy(self.settings, self.registry)),
+                AdmissionDuty(self.store, self.publisher, self.flow.policy),
             ],
         )
 
@@ -96,6 +102,17 @@ def build_runtime(
     pipelines = PipelineService(celery.context.pipelines, registry, service, publisher)
     events = EventService(InboundStore(db), pipelines, store, publisher, settings)
     schedules = ScheduleService(ScheduleStore(db), service)
+    flow = FlowService(db, FlowPolicy(settings, registry))
     return Runtime(
-        settings, db, store, registry, celery, publisher, service, pipelines, events, schedules
+        settings,
+        db,
+        store,
+        registry,
+        celery,
+        publisher,
+        service,
+        pipelines,
+        events,
+        schedules,
+        flow,
     )

@@ -99,6 +99,8 @@ class TaskView(BaseModel):
     max_attempts: int
     worker: str | None
     parent_id: str | None = Field(None, description="the task this one replays")
+    pipeline_run_id: str | None = Field(None, description="the pipeline run of this step")
+    step: str | None = Field(None, description="its step in that run")
     run_at: datetime | None = Field(None, description="when a scheduled task or retry is due")
     created_at: datetime
     started_at: datetime | None

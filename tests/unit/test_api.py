@@ -44,7 +44,7 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 
 @pytest.fixture(scope="module")
 def client(rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(rt.service), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(rt.services), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -58,7 +58,7 @@ def own_rt(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def own_client(own_rt: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(own_rt.service), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(own_rt.services), raise_server_exceptions=False) as test_client:
         yield test_client
 
 

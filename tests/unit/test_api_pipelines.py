@@ -35,7 +35,7 @@ def rt(tmp_path: Path, clean_env: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[TestClient]:
-    app = create_app(rt.service, pipelines=rt.pipelines)
+    app = create_app(rt.services)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 

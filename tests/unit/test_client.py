@@ -38,7 +38,11 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(rt.service), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            create_app(rt.services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
     )
     thread = threading.Thread(target=server.run, name="test-hub", daemon=True)

@@ -101,7 +101,7 @@ def test_a_bad_rate_in_code_fails_the_registration() -> None:
 
 
 def test_limits_api_lists_rates_with_tokens_and_concurrency(rt: Runtime) -> None:
-    with TestClient(create_app(rt.service)) as client:
+    with TestClient(create_app(rt.services)) as client:
         body = client.get("/flow/limits").json()
     rates = {r["task_name"]: r["rate"] for r in body["rate_limits"]}
     concurrency = {c["task_name"]: c["limit"] for c in body["concurrency"]}
@@ -118,7 +118,7 @@ def test_breakers_api_shows_state_and_counts_and_resets(rt: Runtime) -> None:
     policy = FlowPolicy(rt.settings, rt.registry)
     for _ in range(5):
         FlowStore(rt.db).record_outcome(["github"], policy.breaker, success=False)
-    with TestClient(create_app(rt.service)) as client:
+    with TestClient(create_app(rt.services)) as client:
         [before] = client.get("/flow/breakers").json()
         after = client.post("/flow/breakers/github/reset").json()
         missing = client.post("/flow/breakers/nope/reset").status_code

@@ -107,7 +107,7 @@ def hub_url(rt: Runtime) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(rt.service, events=rt.events),
+            create_app(rt.services),
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -170,7 +170,7 @@ def tasks(db: Database) -> TaskService:
 
 @pytest.fixture
 def schedules(tasks: TaskService) -> ScheduleService:
-    return ScheduleService.beside(tasks)
+    return ScheduleService(ScheduleStore(tasks.store.db), tasks)
 
 
 def _publisher(tasks: TaskService) -> RecordingPublisher:

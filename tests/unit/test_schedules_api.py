@@ -51,7 +51,7 @@ def _runtime(root: Path) -> Runtime:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     rt = _runtime(tmp_path)
-    with TestClient(create_app(rt.service), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(rt.services), raise_server_exceptions=False) as test_client:
         yield test_client
     rt.close()
 
@@ -203,7 +203,11 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(rt.service), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            create_app(rt.services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
     )
     thread = threading.Thread(target=server.run, name="test-hub", daemon=True)

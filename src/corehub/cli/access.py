@@ -24,7 +24,7 @@ from corehub.schemas import (
 )
 from corehub.service import SubmitRequest, parse_statuses
 from corehub.service.events import inbound_view
-from corehub.service.flow import FlowPolicy, FlowService
+from corehub.service.flow import FlowService
 from corehub.service.pipeline_views import pipeline_view, run_view
 from corehub.service.schedules import schedule_request, schedule_view
 from corehub.service.views import event_view, module_view, task_info, task_view
@@ -275,7 +275,7 @@ class LocalAccess:
         return self._flow().limits()
 
     def _flow(self) -> FlowService:
-        return FlowService(self.rt.db, FlowPolicy(self.rt.settings, self.rt.registry))
+        return self.rt.flow
 
     def schedules(self) -> list[ScheduleView]:
         return [schedule_view(r) for r in self.rt.schedules.list_schedules()]

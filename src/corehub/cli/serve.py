@@ -153,7 +153,7 @@ def _serve_http(
     rt: Runtime, host: str, port: int, on_stop: Callable[[], None] | None = None
 ) -> None:
     config = uvicorn.Config(
-        create_app(rt.service, events=rt.events, pipelines=rt.pipelines),
+        create_app(rt.services),
         host=host,
         port=port,
         log_level="warning",

@@ -48,11 +48,6 @@ class ScheduleService:
         self.store = store
         self.tasks = tasks
 
-    @classmethod
-    def beside(cls, tasks: TaskService) -> ScheduleService:
-        """The schedule service over the same database as `tasks`."""
-        return cls(ScheduleStore(tasks.store.db), tasks)
-
     # -- reading -----------------------------------------------------------------------------
 
     def list_schedules(self) -> list[ScheduleRecord]:

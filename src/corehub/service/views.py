@@ -34,6 +34,8 @@ def task_view(r: TaskRecord) -> TaskView:
         worker=r.worker,
         run_at=r.run_at,
         parent_id=r.parent_id,
+        pipeline_run_id=r.pipeline_run_id,
+        step=r.step,
         created_at=r.created_at,
         started_at=r.started_at,
         completed_at=r.finished_at,

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict, NotFound
 from corehub.store.database import Database
-from corehub.store.events import append_events, event_row
 from corehub.store.models import definitions_table as defs
 from corehub.store.models import pipeline_events_table as pe
 from corehub.store.models import runs_table as r
@@ -43,7 +42,7 @@ from corehub.store.pipeline_states import (
 )
 from corehub.store.records import Lease, NewTask, Outcome, TaskRecord
 from corehub.store.states import TERMINAL, TaskStatus
-from corehub.store.tasks import TaskStore, decode_cursor, encode_cursor, insert_tasks
+from corehub.store.tasks import TaskStore, cancel_in, decode_cursor, encode_cursor, insert_tasks
 
 log = logging.getLogger("corehub.pipelines")
 RS, SS = RunStatus, StepStatus
@@ -434,7 +433,7 @@ class PipelineStore:
             if s.status in STEP_FINAL:
                 continue
             live = s.status in STEP_LIVE and s.task_id
-            if live and self._cancel_task(conn, now, s.task_id, reason) is TaskStatus.STARTED:
+            if live and cancel_in(conn, now, s.task_id, reason) is TaskStatus.STARTED:
                 revoke.append(s.task_id)
             conn.execute(
                 update(st)
@@ -456,32 +455,6 @@ class PipelineStore:
                 ],
             )
         return revoke
-
-    def _cancel_task(self, conn: Connection, now: Any, task_id: str, reason: str) -> Any:
-        row = conn.execute(select(t.c.status, t.c.attempt).where(t.c.id == task_id)).first()
-        if row is None or TaskStatus(row.status) in TERMINAL:
-            return None
-        before = TaskStatus(row.status)
-        changed = conn.execute(
-            update(t)
-            .where(t.c.id == task_id, t.c.status == before)
-            .values(
-                status=TaskStatus.CANCELLED,
-                lease_token=None,
-                run_at=None,
-                finished_at=now,
-                updated_at=now,
-                error_message=reason,
-            )
-        ).rowcount
-        if not changed:
-            return None
-        append_events(
-            conn,
-            now,
-            [event_row(task_id, "cancelled", before, TaskStatus.CANCELLED, row.attempt, reason)],
-        )
-        return before
 
     def _end_run(
         self, conn: Connection, now: Any, run_id: str, status: RunStatus, error: str | None

@@ -143,34 +143,8 @@ class TaskStore:
         A pending task then never starts (its claim fails); a running attempt loses its lease,
         so its outcome is dropped. Racing a finish, exactly one of the two wins.
         """
-        now = self.db.now()
         with self.db.write() as conn:
-            row = conn.execute(select(t.c.status).where(t.c.id == task_id)).first()
-            if row is None or TaskStatus(row.status) in TERMINAL:
-                return None
-            before = TaskStatus(row.status)
-            changed = conn.execute(
-                update(t)
-                .where(t.c.id == task_id, t.c.status == before)
-                .values(
-                    status=S.CANCELLED,
-                    lease_token=None,
-                    run_at=None,
-                    finished_at=now,
-                    updated_at=now,
-                    error_class=None,
-                    error_message=reason,
-                )
-                .returning(t.c.attempt)
-            ).first()
-            if changed is None:
-                return None
-            append_events(
-                conn,
-                now,
-                [event_row(task_id, "cancelled", before, S.CANCELLED, changed.attempt, reason)],
-            )
-        return before
+            return cancel_in(conn, self.db.now(), task_id, reason)
 
     def time_out(self, task_id: str, limit: float) -> TaskStatus | None:
         """A hard time limit killed the running attempt: retry while attempts remain, else
@@ -347,6 +321,34 @@ class TaskStore:
             for table in reversed(Base.metadata.sorted_tables):
                 if table.name != "leader_leases":
                     conn.execute(delete(table))
+
+
+def cancel_in(conn: Connection, now: Any, task_id: str, reason: str) -> TaskStatus | None:
+    """`TaskStore.cancel` inside the caller's transaction (a pipeline cancels its steps')."""
+    row = conn.execute(select(t.c.status).where(t.c.id == task_id)).first()
+    if row is None or TaskStatus(row.status) in TERMINAL:
+        return None
+    before = TaskStatus(row.status)
+    changed = conn.execute(
+        update(t)
+        .where(t.c.id == task_id, t.c.status == before)
+        .values(
+            status=S.CANCELLED,
+            lease_token=None,
+            run_at=None,
+            finished_at=now,
+            updated_at=now,
+            error_class=None,
+            error_message=reason,
+        )
+        .returning(t.c.attempt)
+    ).first()
+    if changed is None:
+        return None
+    append_events(
+        conn, now, [event_row(task_id, "cancelled", before, S.CANCELLED, changed.attempt, reason)]
+    )
+    return before
 
 
 def insert_tasks(

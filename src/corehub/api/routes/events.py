@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from corehub.api.deps import SettingsDep
-from corehub.errors import Unavailable
+from corehub.api.deps import Events, SettingsDep
 from corehub.schemas import InboundEventView, Problem
-from corehub.service.events import EventService, inbound_view
+from corehub.service.events import inbound_view
 
 router = APIRouter(tags=["events"])
-
-
-def get_events(request: Request) -> EventService:
-    events: EventService | None = request.app.state.events
-    if events is None:
-        raise Unavailable("inbound events are not set up in this API process")
-    return events
-
-
-Events = Annotated[EventService, Depends(get_events)]
 
 
 @router.post(

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Request
-
-from corehub.api.deps import get_service
+from corehub.api.deps import Flow
 from corehub.schemas import BreakerView, FlowLimits
-from corehub.service.flow import FlowPolicy, FlowService
 
 router = APIRouter(prefix="/flow", tags=["flow"])
-
-
-def get_flow(request: Request) -> FlowService:
-    """Built once per app from the task service's database, settings and registry."""
-    flow: FlowService | None = getattr(request.app.state, "flow", None)
-    if flow is None:
-        tasks = get_service(request)
-        flow = FlowService(tasks.store.db, FlowPolicy(tasks.settings, tasks.registry))
-        request.app.state.flow = flow
-    return flow
-
-
-Flow = Annotated[FlowService, Depends(get_flow)]
 
 
 @router.get("/breakers")

@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 import orjson
 import yaml
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from corehub.api.deps import SettingsDep
-from corehub.errors import InvalidInput, Unavailable
+from corehub.api.deps import Pipelines, SettingsDep
+from corehub.errors import InvalidInput
 from corehub.schemas import (
     PipelineEventView,
     PipelineRunPage,
@@ -16,20 +16,9 @@ from corehub.schemas import (
     RunPipelineRequest,
 )
 from corehub.service.pipeline_views import pipeline_event_view, pipeline_view, run_view
-from corehub.service.pipelines import PipelineService
 
 router = APIRouter(tags=["pipelines"])
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
-
-
-def get_pipelines(request: Request) -> PipelineService:
-    pipelines: PipelineService | None = getattr(request.app.state, "pipelines", None)
-    if pipelines is None:
-        raise Unavailable("pipelines are not served by this API")
-    return pipelines
-
-
-Pipelines = Annotated[PipelineService, Depends(get_pipelines)]
 
 
 @router.get("/pipelines")

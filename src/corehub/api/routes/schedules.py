@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 
-from corehub.api.deps import get_service
+from corehub.api.deps import Schedules
 from corehub.schemas import (
     CreateScheduleRequest,
     Problem,
@@ -14,23 +14,13 @@ from corehub.schemas import (
     ScheduleView,
     TaskView,
 )
-from corehub.service.schedules import ScheduleService, schedule_request, schedule_view
+from corehub.service.schedules import schedule_request, schedule_view
 from corehub.service.views import task_view
 
 router = APIRouter(tags=["schedules"])
 CONFIG_OWNED: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "the schedule comes from the config file"}
 }
-
-
-def get_schedules(request: Request) -> ScheduleService:
-    schedules: ScheduleService | None = getattr(request.app.state, "schedules", None)
-    if schedules is None:
-        schedules = request.app.state.schedules = ScheduleService.beside(get_service(request))
-    return schedules
-
-
-Schedules = Annotated[ScheduleService, Depends(get_schedules)]
 
 
 @router.get("/schedules")
