@@ -1,7 +1,7 @@
 """Priorities and flow control on real servers: PostgreSQL with Redis and with RabbitMQ.
 
-The rate-limit test runs short here (about 8 s); its full-minute form is marked `slow` and
-runs with `COREHUB_LONG_TESTS=1 .venv/bin/pytest -m slow tests/integration/test_flow.py`.
+The rate-limit test measures over 8 s here; the full minute runs with
+`COREHUB_RATE_TEST_SECONDS=60 .venv/bin/pytest tests/integration/test_flow.py -k rate_limit`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ FLOW_ENV = {
     ),
     "COREHUB_BROKER__PRIORITY_QUEUES": "true",  # RabbitMQ: declare x-max-priority
 }
-LONG = os.environ.get("COREHUB_LONG_TESTS") == "1"
+# CI measures the rate over 8 s; the full run over a minute (see the module docstring).
+RATE_TEST_SECONDS = int(os.environ.get("COREHUB_RATE_TEST_SECONDS", "8"))
 
 
 @pytest.fixture(
@@ -100,20 +101,8 @@ def _rate(views: list[TaskView]) -> float:
     return (len(started) - 1) / (started[-1] - started[0]).total_seconds()
 
 
-@pytest.mark.parametrize(
-    "seconds",
-    [
-        8,
-        pytest.param(
-            60,
-            marks=[
-                pytest.mark.slow,
-                pytest.mark.skipif(not LONG, reason="set COREHUB_LONG_TESTS=1"),
-            ],
-        ),
-    ],
-)
-def test_a_rate_limit_holds_across_two_workers(flow_hub: Hub, seconds: int) -> None:
+def test_a_rate_limit_holds_across_two_workers(flow_hub: Hub) -> None:
+    seconds = RATE_TEST_SECONDS
     hub = flow_hub
     count = int(RATE * seconds) + int(RATE)
     with hub.client() as client:

@@ -40,6 +40,10 @@ def test_builtin_core_registers_its_tasks(builtin: Registry) -> None:
     ]
 
 
+def test_builtin_queues_are_repopal_stages(builtin: Registry) -> None:
+    assert builtin.queues() == ["dispatch", "events", "execute", "results"]
+
+
 def test_builtin_repopal_registers_its_stages_and_pipeline(builtin: Registry) -> None:
     pipeline = builtin.pipeline("repopal.handle_event")
     assert pipeline is not None and [s.task for s in pipeline.steps] == [

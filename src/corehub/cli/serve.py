@@ -98,7 +98,7 @@ def run_worker(
         "worker",
         f"--concurrency={concurrency or settings.worker.concurrency}",
         f"--pool={pool or settings.worker.pool}",
-        f"--queues={queues or ','.join(settings.worker.queues)}",
+        f"--queues={queues or ','.join(rt.celery.context.queues())}",
         f"--loglevel={loglevel or settings.logging.level}",
         "--without-gossip",
         "--without-mingle",

@@ -91,7 +91,11 @@ class WorkerSettings(BaseModel):
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="how often a worker process extends its running attempts' leases"
     )
-    queues: list[str] = Field(default_factory=lambda: ["celery"], description="queues consumed")
+    queues: list[str] = Field(
+        default_factory=list,
+        description="queues consumed; empty: the default queue and every queue the registered "
+        "tasks and pipeline steps name",
+    )
 
 
 class TaskSettings(BaseModel):

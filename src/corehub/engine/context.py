@@ -32,6 +32,15 @@ class EngineContext:
         self.effects = EffectLedger(self.store.db)
         self.pipelines = PipelineStore(self.store)
 
+    def queues(self) -> list[str]:
+        """What a worker consumes: the configured queues, or by default the default queue and
+        every queue the registry routes to (so routed tasks run without more set-up)."""
+        configured = self.settings.worker.queues
+        if configured:
+            return list(configured)
+        default = self.settings.tasks.default_queue
+        return [default, *(q for q in self.registry.queues() if q != default)]
+
     def worker_name(self) -> str:
         """Per process, because prefork children each hold their own leases."""
         return f"{self.hostname}:{os.getpid()}"

@@ -29,7 +29,7 @@ class EmbeddedWorker:
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
-            queues=app.context.settings.worker.queues,
+            queues=app.context.queues(),
             loglevel="WARNING",
         )
         self._thread = threading.Thread(

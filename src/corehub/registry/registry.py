@@ -47,6 +47,12 @@ class Registry:
         self._pipelines[pipeline.name] = pipeline
         return pipeline
 
+    def queues(self) -> list[str]:
+        """Every queue a registered task or a code pipeline's step is routed to."""
+        named = {s.options.queue for s in self._tasks.values()}
+        named |= {step.options.queue for p in self._pipelines.values() for step in p.steps}
+        return sorted(q for q in named if q)
+
     def pipelines(self) -> list[Pipeline]:
         return sorted(self._pipelines.values(), key=lambda p: p.name)
 

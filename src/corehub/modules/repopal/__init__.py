@@ -100,7 +100,16 @@ PIPELINE = Pipeline(
 )
 
 
+# Each stage on its own queue, as RepoPal routed them, so each can get its own workers.
+ROUTES = {
+    process_event: "events",
+    dispatch_command: "dispatch",
+    execute_command: "execute",
+    process_results: "results",
+}
+
+
 def register_tasks(registry: Any) -> None:
-    for func in (process_event, dispatch_command, execute_command, process_results):
-        registry.register_task("repopal", func.__name__, func)
+    for func, queue in ROUTES.items():
+        registry.register_task("repopal", func.__name__, func, queue=queue)
     registry.register_pipeline(PIPELINE)

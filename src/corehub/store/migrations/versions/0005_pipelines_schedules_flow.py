@@ -35,6 +35,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("needs", JSONType))
         batch.add_column(sa.Column("gated", sa.Boolean, nullable=False, server_default=sa.false()))
     op.execute("UPDATE tasks SET priority = 'default'")
+    if op.get_bind().dialect.name == "sqlite":
+        # Changing a column's type rebuilt the table, which drops expression indexes.
+        op.execute("DROP INDEX IF EXISTS uq_tasks_idempotency")
+        op.create_index(
+            "uq_tasks_idempotency",
+            "tasks",
+            [sa.text("coalesce(owner, '')"), "idempotency_key"],
+            unique=True,
+            sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+        )
     op.create_index("ix_tasks_due", "tasks", ["status", "gated", "run_at"])
     op.create_index("ix_tasks_concurrency", "tasks", ["concurrency_key", "status"])
     op.create_index("ix_tasks_pipeline_run", "tasks", ["pipeline_run_id"])

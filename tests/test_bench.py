@@ -1,0 +1,37 @@
+"""The benchmarks run (tiny sizes), so they never rot. No timing is asserted here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.unit.helpers import clean_environ
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_flow_benchmark_runs_and_prints_its_table() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.flow",
+            "--runs=1",
+            "--steps=3",
+            "--scheduled=5",
+            "--ahead=0.5",
+            "--spread=0.5",
+        ],
+        cwd=ROOT,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("| measure |")
+    assert any(line.startswith("| step handoff (3-step chain x 1)") for line in lines)
+    assert any(line.startswith("| schedule lateness (5 tasks)") for line in lines)
