@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="steps per chain")
     parser.add_argument("--scheduled", type=int, default=1000, help="tasks with a run_at")
     parser.add_argument("--ahead", type=float, default=2.0, help="seconds until the first run_at")
-    parser.add_argument("--spread", type=float, default=5.0, help="seconds the run_at values span")
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds the run_at values span")
     args = parser.parse_args()
     hub = nullcontext(args.url) if args.url else embedded_hub()
     with hub as url, Client(url, timeout=30) as client:

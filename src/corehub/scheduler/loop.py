@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -82,14 +83,19 @@ class Scheduler:
         self.relay.drain(fence=fence)
 
     def run(self) -> None:
-        """Tick until stopped; a failing tick is logged and the loop goes on."""
+        """Tick until stopped; a failing tick is logged and the loop goes on.
+
+        Ticks start every `tick_seconds` (a tick's own work is not added to the wait), so a
+        due task waits at most one tick plus the tick's work.
+        """
         try:
             while not self._stop.is_set():
+                started = time.monotonic()
                 try:
                     self.tick()
                 except Exception as exc:
                     log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
-                self._stop.wait(self.tick_seconds)
+                self._stop.wait(max(0.0, self.tick_seconds - (time.monotonic() - started)))
         finally:
             try:
                 self.leadership.release()
