@@ -78,3 +78,42 @@ def test_a_failed_branch_fails_fast_and_a_rerun_completes_from_it(hub: Hub, tmp_
         "cancelled",
     )
     assert (done.status, done.reruns, done.steps[0].task_id) == ("completed", 1, a_task)
+
+
+def test_a_fan_out_of_100_joins_once_with_every_result(hub: Hub) -> None:
+    name = f"wide-{uuid.uuid4().hex[:8]}"
+    leaves = [
+        {"name": f"leaf{i}", "task": "testkit.collect", "after": ["root"]} for i in range(100)
+    ]
+    spec = {
+        "name": name,
+        "steps": [
+            {"name": "root", "task": "testkit.collect"},
+            *leaves,
+            {"name": "join", "task": "testkit.collect", "after": [leaf["name"] for leaf in leaves]},
+        ],
+    }
+    with hub.client() as client:
+        client.define_pipeline(spec)
+        run = client.run_pipeline(name, {"x": 1})
+        done = client.wait_pipeline_run(run.run_id, timeout=120)
+        events = client.pipeline_run_events(run.run_id)
+    join = next(s for s in done.steps if s.name == "join")
+    released = [e.step for e in events if e.type == "step_released"]
+    assert (done.status, len(join.result or {}), released.count("join")) == ("completed", 100, 1)
+    assert join.releases == 1 and len(released) == 102
+
+
+def test_continue_lets_the_other_branch_finish_then_fails(hub: Hub, tmp_path: Path) -> None:
+    name = f"continue-{uuid.uuid4().hex[:8]}"
+    spec = _diamond(name, policy="continue", middle="testkit.fail_first")
+    spec["steps"][1]["kwargs"] = {"path": str(tmp_path / f"{name}.marker")}
+    with hub.client() as client:
+        client.define_pipeline(spec)
+        run = client.run_pipeline(name, {"x": 1})
+        done = client.wait_pipeline_run(run.run_id, timeout=60)
+    statuses = {s.name: s.status for s in done.steps}
+    assert (done.status, statuses) == (
+        "failed",
+        {"a": "success", "b": "failed", "c": "success", "d": "skipped"},
+    )
