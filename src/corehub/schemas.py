@@ -241,7 +241,12 @@ class ScheduleDefinition(BaseModel):
     task_name: str = Field(min_length=1, max_length=200, examples=["core.health_check"])
     kwargs: dict[str, Any] = Field(default_factory=dict)
     args: list[Any] = Field(default_factory=list)
-    every: float | None = Field(None, gt=0, description="seconds between slots (from the epoch)")
+    every: float | None = Field(
+        None,
+        gt=0,
+        le=315_360_000,  # ten years: config.settings.MAX_EVERY_SECONDS
+        description="seconds between slots (from the epoch)",
+    )
     cron: str | None = Field(None, max_length=120, examples=["0 9 * * mon-fri"])
     timezone: str = Field("UTC", max_length=64, description="the cron's time zone (IANA name)")
     misfire: str = Field(

@@ -94,6 +94,8 @@ def test_cancel_then_rerun_then_cancel_again(client: TestClient) -> None:
         202,
     )
     assert [s["status"] for s in rerun.json()["steps"]] == ["queued", "pending"]
+    again = client.post(f"/pipeline-runs/{run_id}/cancel")
+    assert (again.status_code, again.json()["status"]) == (200, "cancelled")
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ races. Steps are driven by hand through the same claim and finish a worker uses.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ from corehub.config import Settings
 from corehub.errors import Conflict, InvalidInput
 from corehub.pipelines import FailurePolicy, Pipeline, Step, StepOptions
 from corehub.registry import Registry
+from corehub.service.flow import FlowPolicy, release_gate
 from corehub.service.pipelines import PipelineService
 from corehub.service.tasks import TaskService
 from corehub.store import Database, ErrorClass, Outcome, TaskRecord, TaskStatus, TaskStore
 from corehub.store.pipelines import PipelineStore
+from corehub.store.transitions import Transitions
 
 
 def _add(a: int = 0, b: int = 0) -> int:
@@ -41,9 +44,14 @@ def _hub(db: Database, tmp_path: Path) -> PipelineService:
     registry.register_task("p", "add", _add)
     registry.register_task("p", "value", _value)
     registry.register_task("p", "take", _take)
+    registry.register_task(
+        "p", "keyed", _take, concurrency=2, concurrency_key=lambda kw: f"repo-{kw['a']['x']}"
+    )
     store = TaskStore(db)
-    tasks = TaskService(store, registry, None, Settings(data_dir=tmp_path))
-    return PipelineService(PipelineStore(store), registry, tasks, None)
+    settings = Settings(data_dir=tmp_path)
+    tasks = TaskService(store, registry, None, settings)
+    gate = release_gate(FlowPolicy(settings, registry))
+    return PipelineService(PipelineStore(store, gate=gate), registry, tasks, None)
 
 
 def _run_step(
@@ -283,6 +291,10 @@ def test_step_options_override_the_task_options(hub: PipelineService) -> None:
     assert (task.queue, task.priority, task.max_attempts, task.time_limit) == ("q1", "high", 7, 9.0)
 
 
+def _one_step(**step: Any) -> dict[str, Any]:
+    return {"name": "x", "steps": [{"name": "a", "task": "p.value", **step}]}
+
+
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
@@ -298,6 +310,29 @@ def test_step_options_override_the_task_options(hub: PipelineService) -> None:
             "unknown option",
         ),
         ({"steps": [{"name": "a", "task": "p.value"}]}, "missing: name"),
+        ({"name": "x", "steps": [{"name": "a", "task": "p.value", "label": "l" * 33}]}, "label"),
+        ({"name": "x", "steps": [{"name": "a", "task": "p.value", "label": 7}]}, "label"),
+        (
+            {
+                "name": "x",
+                "steps": [{"name": "a", "task": "p.value", "options": {"max_attempts": -5}}],
+            },
+            "max_attempts",
+        ),
+        (
+            {
+                "name": "x",
+                "steps": [{"name": "a", "task": "p.value", "options": {"time_limit": "soon"}}],
+            },
+            "time_limit",
+        ),
+        (
+            {
+                "name": "x",
+                "steps": [{"name": "a", "task": "p.value", "kwargs": {"when": {1, 2}}}],
+            },
+            "not JSON",
+        ),
     ],
 )
 def test_bad_definitions_are_refused_with_the_reason(
@@ -364,3 +399,55 @@ def test_parents_finishing_at_once_release_the_join_exactly_once(
             th.join()
         assert [t.step for t in released] == ["d"]
         assert _steps(hub, run.id)["d"] == "queued"
+
+
+@pytest.mark.servers
+def test_a_cancel_racing_a_step_finish_waits_instead_of_deadlocking(
+    pg_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every writer of a run locks the run first; with the finish slowed down between its
+    task write and the rest, a cancel arriving meanwhile must wait, not deadlock."""
+    TaskStore(pg_database).delete_all()
+    hub = _hub(pg_database, tmp_path)
+    _define(hub, DIAMOND)
+    run = hub.start("diamond", {"x": 1})
+    lease = hub.tasks.store.claim(_task_of(hub, run.id, "a"), "w")
+    assert lease is not None
+    hub.store.step_started(lease)
+    finish_in = Transitions.finish_in
+
+    def slow_finish_in(self: Transitions, *args: Any) -> bool:
+        done = finish_in(self, *args)
+        time.sleep(0.5)
+        return done
+
+    monkeypatch.setattr(Transitions, "finish_in", slow_finish_in)
+    outcomes: dict[str, Any] = {}
+
+    def finish() -> None:
+        outcomes["finish"] = hub.store.finish_step(lease, Outcome(TaskStatus.SUCCESS, result=1))[0]
+
+    def cancel() -> None:
+        time.sleep(0.2)
+        try:
+            outcomes["cancel"] = hub.store.cancel(run.id)
+        except Exception as exc:
+            outcomes["cancel"] = exc
+
+    threads = [threading.Thread(target=finish), threading.Thread(target=cancel)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert (outcomes["finish"], isinstance(outcomes["cancel"], list)) == (True, True), outcomes
+    assert (hub.get_run(run.id).status, _steps(hub, run.id)["a"]) == ("cancelled", "success")
+
+
+def test_a_step_flow_key_is_computed_from_its_parents_results(hub: PipelineService) -> None:
+    _define(
+        hub,
+        Pipeline("keyed", steps=(Step("a", "p.take"), Step("b", "p.keyed", after=("a",)))),
+    )
+    run = hub.start("keyed", {"x": 7})
+    (b,) = _run_step(hub, _task_of(hub, run.id, "a"), {"x": 7})
+    assert (b.status, b.gated, b.concurrency_key) == ("scheduled", True, "p.keyed:repo-7")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from corehub.config import Settings, load_settings
 from corehub.config.settings import ScheduleConfig, SchedulerSettings
@@ -266,13 +267,12 @@ def test_racing_firers_fire_each_slot_exactly_once(
     for thread in threads:
         thread.join()
     fires = schedules.store.fires("tick", limit=10_000)
-    slots = Counter(f.fire_at for f in fires)
     created = tasks.store.list_tasks(TaskFilter(name="core.noop"), limit=10_000).items
-    assert (errors, len(fires) >= 5, max(slots.values()), len(created)) == (
+    # Each slot is one fires row (its primary key); what can go wrong is a second task.
+    assert (errors, len(fires) >= 5, sorted(t.id for t in created)) == (
         [],
         True,
-        1,
-        len(fires),
+        sorted(f.task_id for f in fires),
     )
 
 
@@ -322,10 +322,9 @@ def test_two_schedulers_ticking_concurrently_fire_each_slot_once(
     published = Counter(_publisher(tasks).published)
     assert (
         len(fires) >= 5,
-        len({f.fire_at for f in fires}) == len(fires),
         sorted(published) == sorted(f.task_id for f in fires),
         max(published.values()),
-    ) == (True, True, True, 1)
+    ) == (True, True, 1)
 
 
 # -- delayed tasks: run_at and countdown ------------------------------------------------------
@@ -608,3 +607,8 @@ def test_a_configured_schedule_runs_its_task_on_each_slot(hub: Runtime) -> None:
         return len(page.items) >= 2
 
     assert wait_for(ran_twice, timeout=10)
+
+
+def test_a_config_cron_that_never_fires_is_refused_when_settings_load() -> None:
+    with pytest.raises(ValidationError, match="never fires"):
+        ScheduleConfig(name="a", task="core.noop", cron="0 0 30 2 *")

@@ -152,8 +152,21 @@ def test_a_taken_name_is_a_conflict(client: TestClient) -> None:
         {"every": -1},
         {"misfire": "sometimes"},
         {"name": "has space"},
+        {"every": 1e300},
+        {"every": None, "cron": "0 0 30 2 *"},
     ],
-    ids=["no-timing", "both", "bad-cron", "bad-zone", "task", "negative", "misfire", "name"],
+    ids=[
+        "no-timing",
+        "both",
+        "bad-cron",
+        "bad-zone",
+        "task",
+        "negative",
+        "misfire",
+        "name",
+        "huge-every",
+        "cron-never-fires",
+    ],
 )
 def test_bad_definitions_are_422_and_store_nothing(
     client: TestClient, fields: dict[str, Any]
@@ -179,8 +192,10 @@ def test_a_task_run_with_a_countdown_is_scheduled(client: TestClient) -> None:
         {"run_at": "2030-01-01T09:00:00"},
         {"run_at": "2030-01-01T09:00:00Z", "countdown": 5},
         {"countdown": -5},
+        {"run_at": "9999-12-31T23:59:59-05:00"},
+        {"run_at": "2200-01-01T00:00:00+00:00"},
     ],
-    ids=["naive", "both", "negative"],
+    ids=["naive", "both", "negative", "out-of-range", "too-far"],
 )
 def test_bad_delays_are_422(client: TestClient, fields: dict[str, Any]) -> None:
     response = client.post("/tasks/run", json={"task_name": "core.noop", **fields})

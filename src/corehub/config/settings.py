@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +31,7 @@ from corehub.resilience.ratelimit import parse_rate
 LOCAL_CONFIG = Path("corehub.yaml")
 USER_CONFIG = Path("~/.corehub/config.yaml")
 MiB = 1024 * 1024
+MAX_EVERY_SECONDS = 10 * 365 * 86400  # a longer period overflows the slot arithmetic
 
 
 class DatabaseSettings(BaseModel):
@@ -155,6 +157,10 @@ def check_cron(expr: str) -> str:
     """A five-field cron expression croniter understands, else ValueError."""
     if len(expr.split()) != 5 or not croniter.is_valid(expr):
         raise ValueError("not a valid five-field cron expression")
+    try:  # valid syntax can still name a time that never comes (30 February)
+        croniter(expr, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except (CroniterBadDateError, OverflowError, ValueError):
+        raise ValueError("a cron expression that never fires") from None
     return expr
 
 
@@ -182,7 +188,7 @@ class ScheduleConfig(BaseModel):
     task: str = Field(min_length=1, max_length=200)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     args: list[Any] = Field(default_factory=list)
-    every: float | None = Field(None, gt=0)
+    every: float | None = Field(None, gt=0, le=MAX_EVERY_SECONDS)
     cron: str | None = None
     timezone: str = "UTC"
     misfire: Literal["skip", "run_once"] = "skip"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from corehub.config import Settings
 from corehub.engine.heartbeat import Heartbeats
 from corehub.registry import Registry
+from corehub.service.flow import FlowPolicy, release_gate
 from corehub.service.outbox import Publisher
 from corehub.store import TaskStore
 from corehub.store.effects import EffectLedger
@@ -30,7 +31,9 @@ class EngineContext:
     def __post_init__(self) -> None:
         self.heartbeats = Heartbeats(self.store.attempts, self.settings.worker.heartbeat_seconds)
         self.effects = EffectLedger(self.store.db)
-        self.pipelines = PipelineStore(self.store)
+        self.pipelines = PipelineStore(
+            self.store, gate=release_gate(FlowPolicy(self.settings, self.registry))
+        )
 
     def queues(self) -> list[str]:
         """What a worker consumes: the configured queues, or by default the default queue and

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from corehub import jsoncodec
 from corehub.errors import InvalidInput
 from corehub.store.pipeline_states import FailurePolicy
 
@@ -97,6 +98,14 @@ class Pipeline:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise InvalidInput(f"pipeline {self.name}: duplicate step(s) {', '.join(duplicates)}")
+        for s in self.steps:
+            problem = _step_problem(s)
+            if problem:
+                raise InvalidInput(f"pipeline {self.name}, step {s.name}: {problem}")
+        try:
+            jsoncodec.dumps(self.to_dict())
+        except TypeError as exc:
+            raise InvalidInput(f"pipeline {self.name} is not JSON: {exc}") from None
         self.order()
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +154,36 @@ class Pipeline:
             raise InvalidInput(f"invalid pipeline: {exc}") from None
         pipeline.check_shape()
         return pipeline
+
+
+LABEL_MAX = 32  # pipeline_steps.label
+POSITIVE = ("backoff_base", "backoff_cap", "soft_time_limit", "time_limit")
+
+
+def _step_problem(step: Step) -> str | None:
+    """What is wrong with a step's label or options, checked when it is defined (a bad
+    value found only when the step is released would fail its parent's finish)."""
+    if step.label is not None and (not isinstance(step.label, str) or len(step.label) > LABEL_MAX):
+        return f"`label` must be text of at most {LABEL_MAX} characters"
+    if not isinstance(step.kwargs, dict):
+        return "`kwargs` must be an object"
+    o = step.options
+    for name in ("queue", "priority"):
+        value = getattr(o, name)
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 100):
+            return f"option `{name}` must be a name of at most 100 characters"
+    attempts = o.max_attempts
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 1000
+    ):
+        return "option `max_attempts` must be a whole number from 1 to 1000"
+    for name in POSITIVE:
+        value = getattr(o, name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**7
+        ):
+            return f"option `{name}` must be a number of seconds above 0"
+    return None
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:

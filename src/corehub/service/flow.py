@@ -9,6 +9,7 @@ Messages sent by plain Celery clients have no row at publish time and bypass gat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,6 +77,29 @@ class FlowPolicy:
             "needs": needs or None,
             "gated": bool(rate_key or concurrency_key or needs),
         }
+
+
+def release_gate(policy: FlowPolicy) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """Flow fields for a pipeline step released with its parents' results. It runs inside
+    the parent's finish, so a key that cannot be computed falls back to the task's name
+    (a per-task limit) instead of failing that finish."""
+
+    def gate(task_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        spec = policy.registry.find(task_name)
+        if spec is None:
+            return {}
+        try:
+            return policy.gate(spec, [], kwargs)
+        except InvalidInput:
+            limits, needs = policy.limits(spec.name), policy.needs(spec)
+            return {
+                "rate_key": spec.name if limits.rate else None,
+                "concurrency_key": spec.name if limits.concurrency else None,
+                "needs": needs or None,
+                "gated": bool(limits.rate or limits.concurrency or needs),
+            }
+
+    return gate
 
 
 def _key(spec: TaskSpec, source: KeySource | None, args: list[Any], kwargs: dict[str, Any]) -> str:

@@ -142,7 +142,8 @@ class PipelineService:
         kwargs.update({p: None for p in step.after})
         try:
             new = self.tasks.prepare(
-                SubmitRequest(
+                flow=not step.after,
+                req=SubmitRequest(
                     step.task,
                     kwargs,
                     queue=o.queue,
@@ -150,7 +151,7 @@ class PipelineService:
                     max_attempts=o.max_attempts,
                     backoff_base=o.backoff_base,
                     backoff_cap=o.backoff_cap,
-                )
+                ),
             )
         except (InvalidInput, NotFound) as exc:
             raise InvalidInput(

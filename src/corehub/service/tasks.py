@@ -91,9 +91,12 @@ class TaskService:
         self.registry = registry
         self.publisher = publisher
         self.settings = settings
+        self.flow = FlowPolicy(settings, registry)
 
-    def prepare(self, req: SubmitRequest) -> NewTask:
-        """Check a request against the registry; nothing is stored if this raises."""
+    def prepare(self, req: SubmitRequest, *, flow: bool = True) -> NewTask:
+        """Check a request against the registry; nothing is stored if this raises. With
+        `flow=False` the flow keys are left for later (a pipeline step gets them when it is
+        released with its parents' results)."""
         spec = self.registry.get(req.task_name)
         spec.check_arguments(req.args, req.kwargs)
         try:
@@ -120,7 +123,7 @@ class TaskService:
             owner=req.owner,
             request_hash=_request_hash(req) if req.idempotency_key else None,
             run_at=self._run_at(req),
-            **FlowPolicy(self.settings, self.registry).gate(spec, req.args, req.kwargs),
+            **(self.flow.gate(spec, req.args, req.kwargs) if flow else {}),
         )
 
     def _run_at(self, req: SubmitRequest) -> datetime | None:
@@ -132,9 +135,17 @@ class TaskService:
             if not 0 <= req.countdown <= MAX_DELAY.total_seconds():
                 raise InvalidInput(f"countdown must be 0 to {MAX_DELAY.total_seconds():g} seconds")
             return self.store.db.clock() + timedelta(seconds=req.countdown)
-        if req.run_at is not None and req.run_at.utcoffset() is None:
+        if req.run_at is None:
+            return None
+        if req.run_at.utcoffset() is None:
             raise InvalidInput("run_at needs a time zone (e.g. 2030-01-01T09:00:00+00:00)")
-        return req.run_at.astimezone(UTC) if req.run_at is not None else None
+        try:
+            at = req.run_at.astimezone(UTC)
+        except OverflowError:
+            raise InvalidInput("run_at is out of range") from None
+        if at - datetime.now(UTC) > MAX_DELAY:
+            raise InvalidInput(f"run_at is more than {MAX_DELAY.days} days ahead")
+        return at
 
     def _priority(self, name: str | None) -> str:
         names = self.settings.tasks.priorities

@@ -15,7 +15,21 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
+from corehub import jsoncodec
 from corehub.errors import ConfigError, Unavailable
+
+
+# JSON columns use the codec every other boundary uses, so what passed `jsoncodec.dumps`
+# (API bodies, task arguments, results) is exactly what the database can store.
+def _json_from_column(value: Any) -> Any:
+    """SQLite gives a JSON column NUMERIC affinity: a stored number comes back as a number."""
+    return jsoncodec.loads(value) if isinstance(value, str | bytes) else value
+
+
+JSON_CODEC: dict[str, Any] = {
+    "json_serializer": jsoncodec.dumps_str,
+    "json_deserializer": _json_from_column,
+}
 
 
 def normalize_url(raw: str) -> URL:
@@ -64,7 +78,11 @@ class Database:
             self.engine = self._sqlite_engine(busy_timeout_ms, sqlite_synchronous)
         else:
             self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=True,
+                **JSON_CODEC,
             )
         self._writer = self.engine.execution_options(corehub_write=True)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -80,6 +98,7 @@ class Database:
         engine = create_engine(
             self.url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            **JSON_CODEC,
         )
 
         @event.listens_for(engine, "connect")

@@ -10,7 +10,7 @@ dead, hard time limit, a task cancelled on its own).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,11 +150,19 @@ def _origin(run: NewRun) -> dict[str, Any] | None:
     return {"event_id": run.event_id} if run.event_id else None
 
 
+# The flow-control fields (keys, needs, gated) of a task from its name and arguments.
+FlowGate = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
 def _release(
-    conn: Connection, now: Any, steps: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]
+    conn: Connection,
+    now: Any,
+    steps: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]],
+    gate: FlowGate | None = None,
 ) -> list[TaskRecord]:
     """Create the tasks of pending steps (run id, step, task template, kwargs) and mark the
-    steps queued; a step no longer pending is left alone."""
+    steps queued; a step no longer pending is left alone. `gate` recomputes flow keys from
+    the arguments the step finally gets (its parents' results)."""
     released: list[TaskRecord] = []
     for run_id, step, template, kwargs in steps:
         changed = conn.execute(
@@ -164,7 +172,8 @@ def _release(
         ).rowcount
         if not changed:
             continue
-        task = NewTask(**template, kwargs=kwargs, pipeline_run_id=run_id, step=step)
+        fields = {**template, **gate(template["name"], kwargs)} if gate else template
+        task = NewTask(**fields, kwargs=kwargs, pipeline_run_id=run_id, step=step)
         released += insert_tasks(conn, now, [task], f"step {step} of pipeline run {run_id}")
         conn.execute(
             update(st).where(st.c.run_id == run_id, st.c.name == step).values(task_id=task.id)
@@ -187,9 +196,10 @@ def _release(
 
 
 class PipelineStore:
-    def __init__(self, tasks: TaskStore) -> None:
+    def __init__(self, tasks: TaskStore, gate: FlowGate | None = None) -> None:
         self.tasks = tasks
         self.db: Database = tasks.db
+        self.gate = gate
 
     # -- starting --------------------------------------------------------------------------
 
@@ -206,6 +216,7 @@ class PipelineStore:
         run_id, step = lease.pipeline_run_id, lease.step
         now = self.db.now()
         with self.db.write() as conn:
+            self._lock(conn, run_id)  # the run before its steps, as every writer of a run
             row = conn.execute(
                 update(st)
                 .where(
@@ -252,6 +263,9 @@ class PipelineStore:
         """Finish a step's task and, in the same transaction, advance its run."""
         assert lease.pipeline_run_id is not None and lease.step is not None
         with self.db.write() as conn:
+            # Every writer of a run locks the run first, then its tasks and steps: a cancel
+            # or a sibling's fail-fast racing this finish waits instead of deadlocking.
+            self._lock(conn, lease.pipeline_run_id)
             if not self.tasks.transitions.finish_in(conn, lease, outcome):
                 finished = False
                 changed = Changed([], [])
@@ -422,7 +436,7 @@ class PipelineStore:
             )
             for s in sorted(ready, key=lambda s: s.position)
         ]
-        return _release(conn, now, batch)
+        return _release(conn, now, batch, self.gate)
 
     def _stop_steps(
         self, conn: Connection, now: Any, run_id: str, steps: dict[str, Any], reason: str

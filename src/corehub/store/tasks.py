@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -363,11 +363,17 @@ def insert_tasks(
     if not tasks:
         return []
     rows = [_row(task, S.SCHEDULED if task.waits else S.QUEUED) for task in tasks]
-    for row in rows:
-        if row["gated"] and row["run_at"] is None:
-            row["run_at"] = datetime.now(UTC)  # due at once, once the leader admits it
     stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
     created = conn.execute(stmt, rows).all()
+    due_now = [task.id for task in tasks if task.gated and task.run_at is None]
+    if due_now:  # due at once, once the leader admits it: on the database's clock
+        stamped = conn.execute(
+            update(t)
+            .where(t.c.id.in_(due_now))
+            .values(run_at=t.c.created_at)
+            .returning(*TASK_COLUMNS)
+        ).all()
+        created = [r for r in created if r.id not in due_now] + list(stamped)
     first = [
         event_row(
             task.id,
