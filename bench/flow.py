@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.hubs import embedded_hub
+from bench.hubs import started_hub
 from bench.stats import markdown, save, summary_ms
 from corehub.client import Client
 from corehub.schemas import RunTaskRequest
@@ -85,10 +84,14 @@ def main() -> None:
     parser.add_argument("--ahead", type=float, default=2.0, help="seconds until the first run_at")
     parser.add_argument("--spread", type=float, default=10.0, help="seconds the run_at values span")
     args = parser.parse_args()
-    hub = nullcontext(args.url) if args.url else embedded_hub()
-    with hub as url, Client(url, timeout=30) as client:
-        steps = handoffs(client, args.runs, args.steps)
-        late = lateness(client, args.scheduled, args.ahead, args.spread)
+    if args.url:
+        with Client(args.url, timeout=30) as client:
+            steps = handoffs(client, args.runs, args.steps)
+            late = lateness(client, args.scheduled, args.ahead, args.spread)
+    else:
+        with started_hub("embedded") as (hub, _), Client(hub.url, timeout=30) as client:
+            steps = handoffs(client, args.runs, args.steps)
+            late = lateness(client, args.scheduled, args.ahead, args.spread)
     rows = [
         {"measure": f"step handoff ({args.steps}-step chain x {args.runs})", **summary_ms(steps)},
         {"measure": f"schedule lateness ({args.scheduled} tasks)", **summary_ms(late)},

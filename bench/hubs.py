@@ -1,70 +1,72 @@
-"""A hub to measure: an existing one (`--url`) or `corehub up` started in a temporary
-directory, the way a user runs it."""
+"""Hubs to measure, started the way the tests start them (real servers on loopback), but
+with the default settings a user runs."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import shutil
 import tempfile
-import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from corehub.client import Client
-from corehub.errors import CorehubError
+from tests.integration.hubs import Hub, embedded_hub, split_hub
+
+# Knobs tests.integration.hubs sets for tests; a benchmark runs with the defaults.
+TEST_ONLY_ENV = (
+    "COREHUB_SCHEDULER__RELAY_GRACE_SECONDS",
+    "COREHUB_SCHEDULER__TICK_SECONDS",
+    "COREHUB_MODULES__PATHS",
+    "COREHUB_TASKS__MAX_RESULT_BYTES",
+)
+SPLIT_ENV = {
+    "COREHUB_SCHEDULER__TICK_SECONDS": "0.5",
+    "COREHUB_SCHEDULER__RELAY_GRACE_SECONDS": "2",
+}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _bench_env(hub: Hub, extra: dict[str, str] | None = None) -> None:
+    """Defaults instead of the test harness's knobs (the processes share `hub.env`)."""
+    for key in TEST_ONLY_ENV:
+        hub.env.pop(key, None)
+    hub.env["COREHUB_LOGGING__LEVEL"] = "WARNING"
+    hub.env.update(extra or {})
 
 
 @contextmanager
-def embedded_hub(env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start `corehub up` on a free port with its own data dir; yield its URL."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="corehub-bench-") as tmp:
-        environ = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("COREHUB_")},
-            "COREHUB_DATA_DIR": str(Path(tmp) / "data"),
-            "COREHUB_API__PORT": str(port),
-            "COREHUB_LOGGING__LEVEL": "WARNING",
-            **(env or {}),
-        }
-        log = (Path(tmp) / "hub.log").open("w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "corehub.cli.main", "up"],
-            cwd=tmp,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
+def started_hub(mode: str, keep: bool = False) -> Iterator[tuple[Hub, str]]:
+    """A hub of `mode` in a temporary directory, with the URL of its database."""
+    from tests.harness.servers import PostgresServer, RedisServer, ensure_packages
+
+    root = Path(tempfile.mkdtemp(prefix="corehub-bench-submit-"))
+    root.chmod(0o755)
+    servers: list[PostgresServer | RedisServer] = []
+    try:
+        if mode == "embedded":
+            hub = embedded_hub(root / "hub")
+            _bench_env(hub)
+            db_url = f"sqlite:///{root / 'hub' / 'data' / 'corehub.db'}"
+        elif mode == "postgres+redis":
+            ensure_packages()
+            postgres = PostgresServer(root / "pg", durable=True)
+            servers.append(postgres)
+            postgres.start()
+            redis = RedisServer(root / "redis")
+            servers.append(redis)
+            redis.start()
+            db_url = postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+            hub = split_hub(root / "hub", db_url, redis.url_for_db(0), workers=1, concurrency=2)
+            _bench_env(hub, SPLIT_ENV)
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        hub.workdir.mkdir(parents=True, exist_ok=True)
+        hub.start()
         try:
-            _wait_ready(url, proc)
-            yield url
+            yield hub, db_url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with Client(url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the hub exited with {proc.returncode}")
-            try:
-                client.ping()
-                return
-            except CorehubError:
-                time.sleep(0.2)
-    raise RuntimeError(f"the hub at {url} did not answer in {timeout}s")
+            hub.stop()
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)

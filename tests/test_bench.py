@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.unit.helpers import clean_environ
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +37,25 @@ def test_flow_benchmark_runs_and_prints_its_table() -> None:
     assert lines[0].startswith("| measure |")
     assert any(line.startswith("| step handoff (3-step chain x 1)") for line in lines)
     assert any(line.startswith("| schedule lateness (5 tasks)") for line in lines)
+
+
+@pytest.mark.servers
+def test_the_whole_suite_runs_at_a_tiny_scale_and_writes_its_files() -> None:
+    """Every section, every mode, beside raw Celery: a table, JSON and a PNG."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--scale=0.001"],
+        cwd=ROOT,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    sections = {line.split("|")[1].strip() for line in lines if line.startswith("| ")}
+    assert {"throughput", "submit", "round trip", "pipelines", "schedules", "footprint"} <= sections
+    modes = {line.split("|")[2].strip() for line in lines if line.startswith("| throughput")}
+    assert modes == {"embedded", "sqlite+redis", "postgres+redis", "postgres+rabbitmq"}
+    written = dict(line.split(": ", 1) for line in lines if line.startswith(("results:", "chart:")))
+    assert Path(written["results"]).stat().st_size > 0 and Path(written["chart"]).stat().st_size > 0

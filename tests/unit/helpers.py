@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import uvicorn
+
+from corehub.api import create_app
 from corehub.runtime import Runtime
 from corehub.store import TaskFilter
 
@@ -36,3 +41,27 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return False
+
+
+@contextmanager
+def serving(runtime: Runtime) -> Iterator[str]:
+    """The runtime's API served by uvicorn on a loopback port, in a thread; yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime.services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="test-hub", daemon=True)
+    thread.start()
+    if not wait_for(lambda: server.started, timeout=10):
+        raise RuntimeError("the test hub did not start within 10 s")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 
 import corehub
-from corehub.api import create_app
 from corehub.client import AsyncClient, Client, HubUnreachable
 from corehub.config import Settings
 from corehub.errors import InvalidInput, NotFound
 from corehub.runtime import build_runtime
 from corehub.schemas import TERMINAL_STATUSES, RunTaskRequest, TaskView
 from corehub.store.states import TERMINAL
-from tests.unit.helpers import free_port, wait_for
+from tests.unit.helpers import free_port, serving
 
 T = TypeVar("T")
 
@@ -35,23 +32,8 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         mp.chdir(root)
         settings = Settings(data_dir=root / "data")
     rt = build_runtime(settings, publish=False)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(rt.services),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="test-hub", daemon=True)
-    thread.start()
-    if not wait_for(lambda: server.started, timeout=10):
-        pytest.fail("the test hub did not start within 10 s")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(rt) as url:
+        yield url
     rt.close()
 
 

@@ -15,12 +15,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from corehub.api import create_app
 from corehub.client import Client
 from corehub.config import Settings, load_settings
 from corehub.config.settings import ApiSettings, EventSettings, EventSourceSettings
@@ -41,7 +39,7 @@ from corehub.store.models import (
     tasks_table,
 )
 from corehub.store.pipeline_records import NewRun, NewStep
-from tests.unit.helpers import free_port, wait_for
+from tests.unit.helpers import serving
 
 SECRET = "It's a Secret to Everybody"
 OTHER_SECRET = "another secret"
@@ -104,23 +102,8 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 @pytest.fixture(scope="module")
 def hub_url(rt: Runtime) -> Iterator[str]:
     """The hub's API served by uvicorn on loopback: deliveries go over real HTTP."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(rt.services),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="test-events-hub", daemon=True)
-    thread.start()
-    if not wait_for(lambda: server.started, timeout=10):
-        pytest.fail("the test hub did not start within 10 s")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(rt) as url:
+        yield url
 
 
 @pytest.fixture

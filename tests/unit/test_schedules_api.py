@@ -7,13 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 import corehub
@@ -24,7 +22,7 @@ from corehub.config import Settings
 from corehub.config.settings import ScheduleConfig
 from corehub.errors import Conflict, InvalidInput, NotFound
 from corehub.runtime import Runtime, build_runtime
-from tests.unit.helpers import clean_environ, free_port, wait_for
+from tests.unit.helpers import clean_environ, free_port, serving
 
 PROBLEM = "application/problem+json"
 HOURLY = {"task_name": "echo_bot.echo", "kwargs": {"text": "hi"}, "every": 3600}
@@ -215,23 +213,8 @@ def test_bulk_runs_accept_delays(client: TestClient) -> None:
 @pytest.fixture(scope="module")
 def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     rt = _runtime(tmp_path_factory.mktemp("schedules-hub"))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(rt.services),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="test-hub", daemon=True)
-    thread.start()
-    if not wait_for(lambda: server.started, timeout=10):
-        pytest.fail("the test hub did not start within 10 s")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(rt) as url:
+        yield url
     rt.close()
 
 

@@ -1,0 +1,193 @@
+"""Footprint of a hub that has done work: peak memory of its processes, and what the
+database keeps per finished task.
+
+Peak RSS is the kernel's high-water mark (`VmHWM` in /proc/<pid>/status) of each hub
+process plus every live descendant (e.g. prefork pool children), summed; read it after
+the other benchmarks ran on that hub. Shared copy-on-write pages of forked children count
+once per process, so a sum over a pool overstates what the machine gave up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from tests.integration.hubs import Hub
+
+from corehub.schemas import TERMINAL_STATUSES
+
+MIB = 1024 * 1024
+# Tables that grow with tasks; the first two always count, the others when non-empty.
+PER_TASK_TABLES = (
+    "tasks",
+    "task_events",
+    "task_effects",
+    "pipeline_runs",
+    "pipeline_steps",
+    "pipeline_events",
+)
+
+
+def _status_kib(pid: int, field: str) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return None
+
+
+def _parents() -> dict[int, list[int]]:
+    """Every live pid's children, from /proc/*/stat."""
+    tree: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            ppid = int(text[text.rindex(")") + 2 :].split()[1])
+            tree.setdefault(ppid, []).append(int(stat.parent.name))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    tree = _parents()
+    found: list[int] = []
+    pending = list(tree.get(pid, []))
+    while pending:
+        child = pending.pop()
+        found.append(child)
+        pending += tree.get(child, [])
+    return found
+
+
+def peak_rss_kib(pid: int) -> tuple[int, int]:
+    """(summed VmHWM of pid and its live descendants in KiB, how many processes counted)."""
+    total = counted = 0
+    for p in [pid, *descendants(pid)]:
+        if (kib := _status_kib(p, "VmHWM")) is not None:
+            total += kib
+            counted += 1
+    return total, counted
+
+
+def _label(name: str) -> str:
+    return {"up": "embedded", "worker0": "worker"}.get(name, name)
+
+
+def memory_rows(hub: Hub, mode: str) -> list[dict[str, Any]]:
+    rows = []
+    for process in hub.processes:
+        if process.proc is None or process.proc.poll() is not None:
+            continue
+        kib, counted = peak_rss_kib(process.proc.pid)
+        rows.append(
+            {
+                "section": "footprint",
+                "mode": mode,
+                "measure": f"{_label(process.name)} peak RSS",
+                "value": round(kib / 1024, 1),
+                "unit": "MiB",
+                "baseline": None,
+                "ratio": None,
+                "note": f"VmHWM summed over {counted} process" + ("es" if counted != 1 else ""),
+            }
+        )
+    return rows
+
+
+def _sqlite_bytes(url: sa.URL) -> int:
+    path = Path(url.database or "")
+    return sum(
+        p.stat().st_size
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        if p.exists()
+    )
+
+
+def _table_bytes(conn: sa.Connection, tables: list[str]) -> int | None:
+    """Bytes of the per-task tables with their indexes (and TOAST), or None if unknown."""
+    if conn.dialect.name == "postgresql":
+        total = 0
+        for table in tables:
+            size = conn.execute(sa.text("SELECT pg_total_relation_size(:t)"), {"t": table})
+            total += int(size.scalar_one())
+        return total
+    if conn.dialect.name == "sqlite":
+        names = ", ".join(f"'{t}'" for t in tables)  # fixed identifiers from PER_TASK_TABLES
+        query = (
+            "SELECT COALESCE(SUM(d.pgsize), 0) FROM dbstat AS d "
+            f"JOIN sqlite_master AS m ON d.name = m.name WHERE m.tbl_name IN ({names})"
+        )
+        try:
+            return int(conn.execute(sa.text(query)).scalar_one())
+        except sa.exc.OperationalError:  # SQLite built without the dbstat table
+            return None
+    return None
+
+
+def database_rows(db_url: str, mode: str) -> list[dict[str, Any]]:
+    url = sa.make_url(db_url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+            counts = {
+                t: int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one())
+                for t in PER_TASK_TABLES
+                if t in present
+            }
+            counted = [t for t, n in counts.items() if n or t in ("tasks", "task_events")]
+            finished = int(
+                conn.execute(
+                    sa.text("SELECT COUNT(*) FROM tasks WHERE status IN :s").bindparams(
+                        sa.bindparam("s", expanding=True)
+                    ),
+                    {"s": sorted(TERMINAL_STATUSES)},
+                ).scalar_one()
+            )
+            if url.get_backend_name() == "postgresql":
+                size = conn.execute(sa.text("SELECT pg_database_size(current_database())"))
+                db_bytes = int(size.scalar_one())
+            else:
+                db_bytes = _sqlite_bytes(url)
+            table_bytes = _table_bytes(conn, counted)
+    finally:
+        engine.dispose()
+    if not finished:
+        return []
+    base: dict[str, Any] = {"section": "footprint", "mode": mode, "baseline": None, "ratio": None}
+    breakdown = ", ".join(f"{t} {counts[t]}" for t in counted)
+    rows = [
+        {
+            **base,
+            "measure": "bytes per finished task",
+            "value": round(db_bytes / finished),
+            "unit": "B",
+            "note": f"whole database {db_bytes} B / {finished} finished tasks",
+        },
+    ]
+    if table_bytes is not None:
+        rows.append(
+            {
+                **base,
+                "measure": "bytes per finished task (task tables)",
+                "value": round(table_bytes / finished),
+                "unit": "B",
+                "note": f"{', '.join(counted)} with indexes: {table_bytes} B",
+            }
+        )
+    rows.append(
+        {
+            **base,
+            "measure": "rows per finished task",
+            "value": round(sum(counts[t] for t in counted) / finished, 2),
+            "unit": "rows",
+            "note": breakdown,
+        }
+    )
+    return rows
+
+
+def measure(hub: Hub, db_url: str, mode: str) -> list[dict[str, Any]]:
+    """Peak RSS of each hub process, then database bytes and rows per finished task."""
+    return memory_rows(hub, mode) + database_rows(db_url, mode)
