@@ -71,6 +71,23 @@ def _follow(hub: HubAccess, run: PipelineRunView, timeout: float | None, as_json
     _finish(run, as_json)
 
 
+def _show(
+    hub: HubAccess,
+    view: PipelineRunView,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+    line: str | None = None,
+) -> None:
+    """Follow the run live (`--wait`), or print it once: JSON, a line, or its tree."""
+    if wait:
+        _follow(hub, view, timeout, as_json)
+    elif as_json:
+        render.emit_json(view)
+    else:
+        render.out.print(line if line is not None else tree(view))
+
+
 def _finish(run: PipelineRunView, as_json: bool) -> None:
     if as_json:
         render.emit_json(run)
@@ -135,12 +152,7 @@ def run(
 
     hub = _hub(url)
     view = hub.run_pipeline(name, _parse_kwargs(kw or [], input_json))
-    if wait:
-        _follow(hub, view, timeout, as_json)
-    elif as_json:
-        render.emit_json(view)
-    else:
-        render.out.print(f"started {view.pipeline} [bold]{view.run_id}[/bold]")
+    _show(hub, view, wait, timeout, as_json, f"started {view.pipeline} [bold]{view.run_id}[/bold]")
 
 
 @pipelines_app.command("status")
@@ -153,13 +165,7 @@ def status(
 ) -> None:
     """A run with its steps' states, attempts and timings."""
     hub = _hub(url)
-    view = hub.pipeline_run(run_id)
-    if wait:
-        _follow(hub, view, timeout, as_json)
-    elif as_json:
-        render.emit_json(view)
-    else:
-        render.out.print(tree(view))
+    _show(hub, hub.pipeline_run(run_id), wait, timeout, as_json)
 
 
 @pipelines_app.command("runs")
@@ -191,11 +197,8 @@ def cancel(
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel an unfinished run and its steps."""
-    view = _hub(url).cancel_pipeline_run(run_id)
-    if as_json:
-        render.emit_json(view)
-    else:
-        render.out.print(tree(view))
+    hub = _hub(url)
+    _show(hub, hub.cancel_pipeline_run(run_id), False, None, as_json)
 
 
 @pipelines_app.command("rerun")
@@ -208,10 +211,4 @@ def rerun(
 ) -> None:
     """Run again from the steps that did not succeed, keeping the results of those that did."""
     hub = _hub(url)
-    view = hub.rerun_pipeline_run(run_id)
-    if wait:
-        _follow(hub, view, timeout, as_json)
-    elif as_json:
-        render.emit_json(view)
-    else:
-        render.out.print(tree(view))
+    _show(hub, hub.rerun_pipeline_run(run_id), wait, timeout, as_json)

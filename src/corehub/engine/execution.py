@@ -17,7 +17,7 @@ from corehub.engine.context import EngineContext
 from corehub.registry import TaskSpec
 from corehub.resilience import Backoff
 from corehub.service.flow import FlowPolicy
-from corehub.service.outbox import publish_committed
+from corehub.service.outbox import apply_changes
 from corehub.store import ErrorClass, Lease, NewTask, Outcome, TaskStatus
 from corehub.store.flow import FlowStore
 from corehub.tasks import Retry, RunningTask, running
@@ -105,10 +105,7 @@ def _finish(ctx: EngineContext, lease: Lease, outcome: Outcome) -> bool:
     if lease.pipeline_run_id is None:
         return ctx.store.finish(lease, outcome)
     finished, changed = ctx.pipelines.finish_step(lease, outcome)
-    publish_committed(ctx.store, ctx.publisher, changed.publish)
-    if ctx.publisher is not None:
-        for task_id in changed.revoke:
-            ctx.publisher.revoke(task_id, terminate=False)
+    apply_changes(ctx.store, ctx.publisher, changed)
     return finished
 
 

@@ -7,7 +7,7 @@ so no run waits forever on a step that will never report.
 
 from __future__ import annotations
 
-from corehub.service.outbox import Publisher, publish_committed
+from corehub.service.outbox import Publisher, apply_changes
 from corehub.store import TaskStore
 from corehub.store.leadership import Fence
 from corehub.store.pipelines import PipelineStore
@@ -22,7 +22,4 @@ class PipelineSweep:
         self.publisher = publisher
 
     def run(self, fence: Fence) -> None:
-        changed = self.pipelines.reconcile()
-        publish_committed(self.store, self.publisher, changed.publish, fence)
-        for task_id in changed.revoke:
-            self.publisher.revoke(task_id, terminate=False)
+        apply_changes(self.store, self.publisher, self.pipelines.reconcile(), fence)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from corehub.store import TaskRecord, TaskStatus, TaskStore
 from corehub.store.leadership import Fence
+from corehub.store.pipelines import Changed
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +50,17 @@ def publish_committed(
         log.warning("could not mark %d tasks published: %s", len(published), exc)
         return 0
     return len(published)
+
+
+def apply_changes(
+    store: TaskStore,
+    publisher: Publisher | None,
+    changed: Changed,
+    fence: Fence | None = None,
+) -> None:
+    """After a pipeline write commits: publish the steps it released, revoke the started
+    tasks it cancelled (best effort: their lease is already gone)."""
+    publish_committed(store, publisher, changed.publish, fence)
+    if publisher is not None:
+        for task_id in changed.revoke:
+            publisher.revoke(task_id, terminate=False)

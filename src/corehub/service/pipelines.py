@@ -9,7 +9,7 @@ from typing import Any
 from corehub.errors import Conflict, InvalidInput, NotFound
 from corehub.pipelines import Pipeline, Step
 from corehub.registry import Registry
-from corehub.service.outbox import Publisher, publish_committed
+from corehub.service.outbox import Publisher, apply_changes
 from corehub.service.tasks import SubmitRequest, TaskService
 from corehub.store.pipeline_records import (
     NewRun,
@@ -173,22 +173,16 @@ class PipelineService:
         self, name: str, input: dict[str, Any] | None = None, *, owner: str | None = None
     ) -> RunRecord:
         run = self.plan(self.definition(name).pipeline, input or {}, owner=owner)
-        self._publish(Changed(self.store.create([run]), []))
+        apply_changes(self.tasks.store, self.publisher, Changed(self.store.create([run]), []))
         return self.get_run(run.id)
 
     def cancel(self, run_id: str) -> RunRecord:
-        self._publish(Changed([], self.store.cancel(run_id)))
+        apply_changes(self.tasks.store, self.publisher, Changed([], self.store.cancel(run_id)))
         return self.get_run(run_id)
 
     def rerun(self, run_id: str) -> RunRecord:
-        self._publish(Changed(self.store.rerun(run_id), []))
+        apply_changes(self.tasks.store, self.publisher, Changed(self.store.rerun(run_id), []))
         return self.get_run(run_id)
-
-    def _publish(self, changed: Changed) -> None:
-        publish_committed(self.tasks.store, self.publisher, changed.publish)
-        if self.publisher is not None:
-            for task_id in changed.revoke:
-                self.publisher.revoke(task_id, terminate=False)
 
     def get_run(self, run_id: str) -> RunRecord:
         run = self.store.get(run_id)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict, NotFound
@@ -24,6 +24,7 @@ from corehub.store.models import pipeline_events_table as pe
 from corehub.store.models import runs_table as r
 from corehub.store.models import steps_table as st
 from corehub.store.models import tasks_table as t
+from corehub.store.paging import after_cursor, page_of
 from corehub.store.pipeline_records import (
     NewRun,
     PipelineEventRecord,
@@ -42,7 +43,7 @@ from corehub.store.pipeline_states import (
 )
 from corehub.store.records import Lease, NewTask, Outcome, TaskRecord
 from corehub.store.states import TERMINAL, TaskStatus
-from corehub.store.tasks import TaskStore, cancel_in, decode_cursor, encode_cursor, insert_tasks
+from corehub.store.tasks import TaskStore, cancel_in, insert_tasks
 
 log = logging.getLogger("corehub.pipelines")
 RS, SS = RunStatus, StepStatus
@@ -610,21 +611,15 @@ class PipelineStore:
         limit: int,
         cursor: str | None = None,
     ) -> RunPage:
-        stmt = select(*RUN_COLUMNS).order_by(r.c.created_at.desc(), r.c.id.desc())
+        stmt = select(*RUN_COLUMNS)
         if pipeline:
             stmt = stmt.where(r.c.pipeline == pipeline)
         if statuses:
             stmt = stmt.where(r.c.status.in_(list(statuses)))
-        if cursor:
-            at, last_id = decode_cursor(cursor)
-            stmt = stmt.where(
-                or_(r.c.created_at < at, and_(r.c.created_at == at, r.c.id < last_id))
-            )
         with self.db.read() as conn:
-            rows = conn.execute(stmt.limit(limit + 1)).all()
-        items = [RunRecord.from_row(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return RunPage(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+            rows = conn.execute(after_cursor(stmt, r, cursor).limit(limit + 1)).all()
+        items, next_cursor = page_of(rows, limit, RunRecord.from_row)
+        return RunPage(items, next_cursor)
 
     def events(
         self, run_id: str, *, after: int = 0, limit: int = 1000

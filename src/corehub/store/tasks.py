@@ -6,7 +6,6 @@ None/False), which is how duplicate deliveries, zombies and races lose quietly.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from corehub.errors import Conflict, InvalidInput
+from corehub.errors import Conflict
 from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
@@ -34,6 +33,7 @@ from corehub.store.leadership import Fence, fenced_by
 from corehub.store.models import TASK_COLUMNS, Base
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
+from corehub.store.paging import after_cursor, page_of
 from corehub.store.records import (
     EventRecord,
     Lease,
@@ -252,7 +252,7 @@ class TaskStore:
 
     def list_tasks(self, flt: TaskFilter, *, limit: int, cursor: str | None = None) -> Page:
         """Newest first, keyset-paginated on (created_at, id)."""
-        stmt = select(*TASK_COLUMNS).order_by(t.c.created_at.desc(), t.c.id.desc())
+        stmt = select(*TASK_COLUMNS)
         if flt.statuses:
             stmt = stmt.where(t.c.status.in_(list(flt.statuses)))
         if flt.name:
@@ -261,16 +261,10 @@ class TaskStore:
             stmt = stmt.where(t.c.created_at >= flt.created_since)
         if flt.created_until:
             stmt = stmt.where(t.c.created_at < flt.created_until)
-        if cursor:
-            at, last_id = decode_cursor(cursor)
-            stmt = stmt.where(
-                or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < last_id))
-            )
         with self.db.read() as conn:
-            rows = conn.execute(stmt.limit(limit + 1)).all()
-        items = [TaskRecord.from_row(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return Page(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+            rows = conn.execute(after_cursor(stmt, t, cursor).limit(limit + 1)).all()
+        items, next_cursor = page_of(rows, limit, TaskRecord.from_row)
+        return Page(items, next_cursor)
 
     def events(self, task_id: str, *, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         stmt = (
@@ -437,18 +431,3 @@ def _row(task: NewTask, status: TaskStatus, now: Any = None) -> dict[str, Any]:
 
 def _insert_if_absent(dialect: str, row: dict[str, Any]) -> Any:
     return insert_if_absent(dialect, t, row, "id")
-
-
-def encode_cursor(at: datetime, task_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{task_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        moment = datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"invalid cursor {cursor!r}") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"invalid cursor {cursor!r}")
-    return moment, task_id
