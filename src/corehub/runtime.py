@@ -75,6 +75,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.store.marks.flush()
         self.db.dispose()
 
 

@@ -27,12 +27,16 @@ def publish_committed(
     publisher: Publisher | None,
     tasks: Sequence[TaskRecord],
     fence: Fence | None = None,
+    *,
+    defer_mark: bool = False,
 ) -> int:
     """Publish committed tasks that are due (queued) and mark them; whatever fails stays
     for the relay. Scheduled ones wait in SQL until the leader releases them.
 
-    Returns how many were published and marked: 0 when marking failed, so a caller that
-    loops until nothing is left cannot spin on rows it keeps re-publishing.
+    `defer_mark` leaves the mark to the store's batched background writer (request paths:
+    the caller does not wait for a hint). Returns how many were published and marked: 0
+    when marking failed, so a caller that loops until nothing is left cannot spin on rows
+    it keeps re-publishing.
     """
     tasks = [task for task in tasks if task.status is TaskStatus.QUEUED]  # not the waiting
     if publisher is None or not tasks:
@@ -44,6 +48,9 @@ def publish_committed(
             len(tasks) - len(published),
             len(tasks),
         )
+    if defer_mark:
+        store.marks.add(published)
+        return len(published)
     try:
         store.mark_published(published, fence)
     except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
@@ -60,7 +67,7 @@ def apply_changes(
 ) -> None:
     """After a pipeline write commits: publish the steps it released, revoke the started
     tasks it cancelled (best effort: their lease is already gone)."""
-    publish_committed(store, publisher, changed.publish, fence)
+    publish_committed(store, publisher, changed.publish, fence, defer_mark=fence is None)
     if publisher is not None:
         for task_id in changed.revoke:
             publisher.revoke(task_id, terminate=False)

@@ -13,6 +13,7 @@ from corehub.config import Settings
 from corehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from corehub.registry import Registry
 from corehub.service.flow import FlowPolicy
+from corehub.service.group_commit import GroupCommit
 from corehub.service.outbox import Publisher, publish_committed
 from corehub.store import (
     EventRecord,
@@ -92,6 +93,8 @@ class TaskService:
         self.publisher = publisher
         self.settings = settings
         self.flow = FlowPolicy(settings, registry)
+        # Concurrent single submits share a transaction and a publish.
+        self._group: GroupCommit[NewTask, TaskRecord] = GroupCommit(self._store_and_publish_each)
 
     def prepare(self, req: SubmitRequest, *, flow: bool = True) -> NewTask:
         """Check a request against the registry; nothing is stored if this raises. With
@@ -163,12 +166,12 @@ class TaskService:
         task (created=False); the same key with another request is a `Conflict`."""
         new = self.prepare(req)
         if req.idempotency_key is None:
-            return Accepted(self._store_and_publish([new])[0], created=True)
+            return Accepted(self._group.submit(new), created=True)
         existing = self._same_request(req, new)
         if existing is not None:
             return Accepted(existing, created=False)
         try:
-            return Accepted(self._store_and_publish([new])[0], created=True)
+            return Accepted(self._group.submit(new), created=True)
         except Conflict:
             existing = self._same_request(req, new)  # a concurrent submit won the race
             if existing is None:
@@ -189,8 +192,26 @@ class TaskService:
 
     def _store_and_publish(self, new: Sequence[NewTask]) -> list[TaskRecord]:
         records = self.store.create(new)
-        publish_committed(self.store, self.publisher, records)
+        publish_committed(self.store, self.publisher, records, defer_mark=True)
         return records
+
+    def _store_and_publish_each(self, new: Sequence[NewTask]) -> list[TaskRecord | Exception]:
+        """Concurrent single submits (the group commit's batch): one transaction for all,
+        and if a key conflicts, each on its own so only that one gets the `Conflict`."""
+        outcomes: list[TaskRecord | Exception]
+        try:
+            outcomes = list(self.store.create(new))
+        except Conflict:
+            outcomes = [self._create_one(task) for task in new]
+        records = [o for o in outcomes if isinstance(o, TaskRecord)]
+        publish_committed(self.store, self.publisher, records, defer_mark=True)
+        return outcomes
+
+    def _create_one(self, task: NewTask) -> TaskRecord | Exception:
+        try:
+            return self.store.create([task])[0]
+        except Conflict as exc:
+            return exc
 
     def replay(self, task_id: str, *, kwargs: dict[str, Any] | None = None) -> TaskRecord:
         """Run a dead, failed or cancelled task again as a new task linked to it."""

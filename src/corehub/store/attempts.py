@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, false, select, update
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
-from corehub.store.models import TASK_COLUMNS
+from corehub.store.models import STARTED_ROWS, TASK_COLUMNS, WAITING_ROWS, status_is
 from corehub.store.models import tasks_table as t
 from corehub.store.records import TaskRecord
 from corehub.store.states import ErrorClass, TaskStatus
@@ -59,7 +59,7 @@ class AttemptLeases:
         released: list[TaskRecord] = []
         with self.db.write() as conn:
             for source, message in ((S.SCHEDULED, "due"), (S.RETRYING, "backoff elapsed")):
-                waiting = (t.c.status == source, t.c.gated == false(), t.c.run_at <= now)
+                waiting = (WAITING_ROWS, status_is(source), t.c.gated == false(), t.c.run_at <= now)
                 due = (
                     select(t.c.id).where(*waiting).order_by(t.c.run_at).limit(limit)
                 ).scalar_subquery()
@@ -85,7 +85,7 @@ class AttemptLeases:
         now = self.db.now()
         stale = (
             select(t.c.id)
-            .where(t.c.status == S.STARTED, t.c.heartbeat_at <= now - timeout)
+            .where(STARTED_ROWS, t.c.heartbeat_at <= now - timeout)
             .limit(limit)
             .scalar_subquery()
         )

@@ -24,7 +24,7 @@ from corehub.resilience.ratelimit import Bucket, Rate, full, next_token_at, take
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
-from corehub.store.models import TASK_COLUMNS
+from corehub.store.models import TASK_COLUMNS, WAITING_ROWS
 from corehub.store.models import breakers_table as cbt
 from corehub.store.models import rate_buckets_table as rb
 from corehub.store.models import tasks_table as t
@@ -169,7 +169,7 @@ class FlowStore:
     def _due(self, conn: Connection, now: datetime, limit: int) -> list[TaskRecord]:
         stmt = (
             select(*TASK_COLUMNS)
-            .where(t.c.status.in_(WAITING), t.c.gated.is_(True), t.c.run_at <= now)
+            .where(WAITING_ROWS, t.c.gated.is_(True), t.c.run_at <= now)
             .order_by(t.c.run_at, t.c.created_at, t.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL: a racing cancel waits for us

@@ -30,7 +30,8 @@ from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
 from corehub.store.leadership import Fence, fenced_by
-from corehub.store.models import TASK_COLUMNS, Base
+from corehub.store.marks import PublishMarks
+from corehub.store.models import TASK_COLUMNS, UNPUBLISHED_ROWS, Base, status_is
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.paging import after_cursor, page_of
@@ -57,9 +58,10 @@ class TaskStore:
         self.attempts = AttemptLeases(db)
         self._mark_published = (
             update(t)
-            .where(t.c.id.in_(bindparam("ids", expanding=True)))
+            .where(t.c.id.in_(bindparam("ids", expanding=True)), status_is(S.QUEUED))
             .values(published_at=bindparam("now") if db.is_sqlite else func.statement_timestamp())
         )
+        self.marks = PublishMarks(self.mark_published)
 
     # -- accepting -------------------------------------------------------------------------
 
@@ -87,7 +89,8 @@ class TaskStore:
         return True
 
     def mark_published(self, task_ids: Iterable[str], fence: Fence | None = None) -> None:
-        """Record that tasks reached the broker (as the holder of `fence`, for the relay)."""
+        """Record that tasks still queued reached the broker (as the holder of `fence`, for
+        the relay); `marks.add` is the same, deferred and batched, for request paths."""
         ids = list(task_ids)
         if not ids:
             return
@@ -282,7 +285,7 @@ class TaskStore:
         """The relay's work, oldest first: queued tasks that never reached the broker, and
         (with `redelivery`) queued tasks published that long ago and still unclaimed, which a
         broker that lost its messages will never deliver."""
-        never = and_(t.c.published_at.is_(None), t.c.created_at <= self._cutoff(older_than))
+        never = and_(UNPUBLISHED_ROWS, t.c.created_at <= self._cutoff(older_than))
         stranded = (
             never
             if redelivery is None
@@ -290,7 +293,7 @@ class TaskStore:
         )
         stmt = (
             select(*TASK_COLUMNS)
-            .where(t.c.status == S.QUEUED, stranded)
+            .where(status_is(S.QUEUED), stranded)
             .order_by(t.c.created_at)
             .limit(limit)
         )
@@ -302,7 +305,7 @@ class TaskStore:
 
     def backlog(self) -> tuple[int, datetime | None]:
         """(queued tasks never published, creation time of the oldest queued task)."""
-        unpublished = select(func.count()).where(t.c.status == S.QUEUED, t.c.published_at.is_(None))
+        unpublished = select(func.count()).where(UNPUBLISHED_ROWS)
         oldest = select(func.min(t.c.created_at)).where(t.c.status == S.QUEUED)
         with self.db.read() as conn:
             count = int(conn.execute(unpublished).scalar_one())

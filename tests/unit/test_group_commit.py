@@ -1,0 +1,96 @@
+"""Group commit: concurrent callers share writes; each gets its own result or error."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from corehub.service.group_commit import GroupCommit
+
+
+class SlowWriter:
+    """Records each batch; the first write blocks until released, so others pile up."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.first_started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, items: Sequence[int]) -> list[int | BaseException]:
+        self.batches.append(list(items))
+        if len(self.batches) == 1:
+            self.first_started.set()
+            self.release.wait(5)
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+
+def test_a_lone_caller_is_written_at_once_in_a_batch_of_its_own() -> None:
+    writer = SlowWriter()
+    writer.release.set()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+    assert [group.submit(2), group.submit(4)] == [20, 40]
+    assert writer.batches == [[2], [4]]
+
+
+def test_callers_arriving_during_a_write_share_the_next_one() -> None:
+    writer = SlowWriter()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(group.submit, 0)
+        assert writer.first_started.wait(5)
+        rest = {i: pool.submit(group.submit, i) for i in (2, 4, 6, 8, 10)}
+        deadline = time.monotonic() + 5
+        while len(group._waiting) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        writer.release.set()
+        assert first.result(5) == 0
+        assert {i: f.result(5) for i, f in rest.items()} == {i: i * 10 for i in rest}
+    assert writer.batches[0] == [0]
+    assert sorted(writer.batches[1]) == [2, 4, 6, 8, 10]  # one write for all five
+    assert len(writer.batches) == 2
+
+
+def test_an_item_error_reaches_only_its_caller() -> None:
+    writer = SlowWriter()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(group.submit, 0)
+        assert writer.first_started.wait(5)
+        odd, even = pool.submit(group.submit, 3), pool.submit(group.submit, 4)
+        deadline = time.monotonic() + 5
+        while len(group._waiting) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        writer.release.set()
+        assert (first.result(5), even.result(5)) == (0, 40)
+        with pytest.raises(ValueError, match="odd 3"):
+            odd.result(5)
+
+
+def test_a_failed_write_fails_every_caller_of_that_batch_and_the_next_write_works() -> None:
+    calls: list[list[int]] = []
+
+    def flaky(items: Sequence[int]) -> list[int | BaseException]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            raise RuntimeError("database is unavailable")
+        return list(items)
+
+    group: GroupCommit[int, int] = GroupCommit(flaky)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        group.submit(1)
+    assert group.submit(2) == 2
+
+
+def test_many_threads_all_get_their_own_result() -> None:
+    def echo(items: Sequence[int]) -> list[int | BaseException]:
+        time.sleep(0.002)
+        return [i * 2 for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(echo, max_batch=7)
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(group.submit, range(500)))
+    assert results == [i * 2 for i in range(500)]
