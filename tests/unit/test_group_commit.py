@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 
-from corehub.service.group_commit import GroupCommit
+from corehub.store import Database
+from corehub.store.group_commit import GroupCommit
 
 
 class SlowWriter:
@@ -94,3 +97,34 @@ def test_many_threads_all_get_their_own_result() -> None:
     with ThreadPoolExecutor(32) as pool:
         results = list(pool.map(group.submit, range(500)))
     assert results == [i * 2 for i in range(500)]
+
+
+def test_sqlite_grouped_writes_roll_back_only_the_one_that_raised(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (v INTEGER)")
+
+        def insert(value: int) -> Callable[[Connection], int]:
+            def work(conn: Connection) -> int:
+                conn.exec_driver_sql(f"INSERT INTO t VALUES ({value})")
+                if value % 5 == 0:
+                    raise ValueError(f"refused {value}")
+                return value
+
+            return work
+
+        def run(value: int) -> int | str:
+            try:
+                return db.grouped(insert(value))
+            except ValueError as exc:
+                return str(exc)
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(run, range(1, 41)))
+        with db.read() as conn:
+            stored = sorted(v for (v,) in conn.exec_driver_sql("SELECT v FROM t"))
+    finally:
+        db.dispose()
+    assert results == [f"refused {v}" if v % 5 == 0 else v for v in range(1, 41)]
+    assert stored == [v for v in range(1, 41) if v % 5]

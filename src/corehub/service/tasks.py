@@ -13,7 +13,6 @@ from corehub.config import Settings
 from corehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from corehub.registry import Registry
 from corehub.service.flow import FlowPolicy
-from corehub.service.group_commit import GroupCommit
 from corehub.service.outbox import Publisher, publish_committed
 from corehub.store import (
     EventRecord,
@@ -24,6 +23,7 @@ from corehub.store import (
     TaskStatus,
     TaskStore,
 )
+from corehub.store.group_commit import GroupCommit
 from corehub.store.leadership import LeaderLeases
 
 SCHEDULER_ROLE = "scheduler"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, make_url, select
 from sqlalchemy.engine import URL
@@ -17,6 +17,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from corehub import jsoncodec
 from corehub.errors import ConfigError, Unavailable
+from corehub.store.group_commit import GroupCommit
+
+R = TypeVar("R")
 
 
 # JSON columns use the codec every other boundary uses, so what passed `jsoncodec.dumps`
@@ -85,6 +88,7 @@ class Database:
                 **JSON_CODEC,
             )
         self._writer = self.engine.execution_options(corehub_write=True)
+        self._group: GroupCommit[Callable[[Connection], Any], Any] = GroupCommit(self._write_group)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
@@ -141,6 +145,27 @@ class Database:
         # on SQLite's busy handler, whose growing sleeps collapse throughput under contention.
         with outage_as_unavailable(), self._sqlite_write_lock, self._writer.begin() as conn:
             yield conn
+
+    def grouped(self, work: Callable[[Connection], R]) -> R:
+        """`work` in a write transaction, on SQLite shared with other threads' concurrent
+        ones: one commit (one fsync, one turn of the single writer) for all of them, each in
+        a savepoint of its own so that one raising rolls back only itself. `work` must not
+        open a transaction itself."""
+        if not self.is_sqlite:
+            with self.write() as conn:
+                return work(conn)
+        return cast(R, self._group.submit(work))
+
+    def _write_group(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
+        outcomes: list[Any] = []
+        with self.write() as conn:
+            for work in works:
+                try:
+                    with conn.begin_nested():
+                        outcomes.append(work(conn))
+                except Exception as exc:
+                    outcomes.append(exc)
+        return outcomes
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:

@@ -1,9 +1,10 @@
-"""Group commit: concurrent single submits share one transaction and one publish.
+"""Group commit: concurrent writers share one transaction.
 
-Each submit is durable when its transaction commits, and a commit costs an fsync (and on
-SQLite the one writer's turn). Requests that arrive while a batch is being written wait and
+Each write is durable when its transaction commits, and a commit costs an fsync (and on
+SQLite the one writer's turn). Writes that arrive while a batch is being written wait and
 go together in the next one, so under load the cost of a commit is shared, and alone a
-request is written at once (no timer, no added latency).
+write goes at once (no timer, no added latency). Used for concurrent single submits (one
+transaction and one publish) and for SQLite's transitions (`Database.grouped`).
 
 Leader and followers: the caller that finds no writer becomes the writer; when its own item
 is done it hands the role to the oldest waiting caller and returns.
