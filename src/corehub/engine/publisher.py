@@ -1,10 +1,22 @@
 """Hands committed tasks to the broker. Failures are returned, never raised: the row is the
-promise, and the relay keeps it."""
+promise, and the relay keeps it.
+
+A batch is published without `send_task`'s per-call work (registry lookup, routing, producer
+and declaration checks, result object), but each message is still built and sent by Celery's
+own `create_task_message` and `send_task_message`, so workers get exactly what `send_task`
+would have sent. The sends run inside kombu's `Producer.batch()`: on Redis kombu's `_put`
+(priority list, envelope) then buffers the LPUSHes in one pipeline, one round trip per chunk
+instead of one per message; other transports publish each message at once. Whatever the batch
+path cannot reproduce, or fails to hand over, goes through `send_task` one message at a time.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from celery.app.task import extract_exec_options
 
 from corehub.engine.app import CorehubCelery
 from corehub.engine.priorities import priority_levels
@@ -12,11 +24,18 @@ from corehub.store import TaskRecord
 
 log = logging.getLogger("corehub.engine")
 
+BATCH_SIZE = 500  # tasks per Redis pipeline: a 1,000-task request costs two round trips
+# A registered task's own execution options that publishing overrides, passing its own values
+# as send_task's caller; of the others only the app's serializer is reproduced. Any other one
+# changes routing or encoding, so a batch with such a task goes through send_task.
+_OVERRIDDEN = frozenset({"queue", "priority", "time_limit", "soft_time_limit"})
+
 
 class CeleryPublisher:
-    def __init__(self, app: CorehubCelery, retries: int = 1) -> None:
+    def __init__(self, app: CorehubCelery, retries: int = 1, batch_size: int = BATCH_SIZE) -> None:
         self.app = app
         self.levels = priority_levels(app.context.settings)  # name -> the broker's number
+        self.batch_size = batch_size
         self.retry_policy = {
             "max_retries": retries,
             "interval_start": 0.1,
@@ -25,23 +44,28 @@ class CeleryPublisher:
         }
 
     def publish(self, tasks: Sequence[TaskRecord]) -> list[str]:
+        """The ids handed to the broker, in order; short when publishing failed part way."""
         done: list[str] = []
         try:
             with self.app.producer_or_acquire() as producer:
-                for task in tasks:
-                    self.app.send_task(
-                        task.name,
-                        args=task.args,
-                        kwargs=task.kwargs,
-                        task_id=task.id,
-                        queue=task.queue,
-                        priority=self.levels.get(task.priority),
-                        soft_time_limit=task.soft_time_limit,
-                        time_limit=task.time_limit,
-                        producer=producer,
-                        retry=True,
-                        retry_policy=self.retry_policy,
+                # Connect with the publish retries: a dead broker costs what one send_task
+                # costs (the batch would otherwise open its channel with kombu's ~6 s default).
+                producer.connection.ensure_connection(**self.retry_policy)
+                try:
+                    self._publish_batched(producer, tasks, done)
+                except Exception as exc:
+                    # Delivery of the failed chunk is uncertain: sending it again is harmless
+                    # (the claim is a compare-and-set), and send_task retries and reconnects.
+                    log.warning(
+                        "batched publish stopped after %d of %d tasks, sending the rest one "
+                        "by one: %s: %s",
+                        len(done),
+                        len(tasks),
+                        type(exc).__name__,
+                        exc,
                     )
+                for task in tasks[len(done) :]:
+                    self._send_one(producer, task)
                     done.append(task.id)
         except Exception as exc:
             log.warning(
@@ -53,6 +77,94 @@ class CeleryPublisher:
             )
         return done
 
+    def _send_one(self, producer: Any, task: TaskRecord) -> None:
+        self.app.send_task(
+            task.name,
+            args=task.args,
+            kwargs=task.kwargs,
+            task_id=task.id,
+            queue=task.queue,
+            priority=self.levels.get(task.priority),
+            soft_time_limit=task.soft_time_limit,
+            time_limit=task.time_limit,
+            producer=producer,
+            retry=True,
+            retry_policy=self.retry_policy,
+        )
+
+    def _publish_batched(self, producer: Any, tasks: Sequence[TaskRecord], done: list[str]) -> None:
+        """What send_task does for each task, with the per-batch parts done once. Appends the
+        ids of each chunk once the broker has it; publishes nothing if the batch needs routing
+        this path does not reproduce."""
+        queues = self._destinations(tasks)
+        if queues is None:
+            return
+        app, amqp = self.app, self.app.amqp
+        for queue in queues.values():
+            producer.maybe_declare(queue)  # send_task checks this on every message
+        create, send, backend = amqp.create_task_message, amqp.send_task_message, app.backend
+        parent = app.current_worker_task  # a task publishing (pipeline steps): its children
+        root_id = parent_id = None
+        if parent is not None:
+            root_id = parent.request.root_id or parent.request.id
+            parent_id = parent.request.id
+        reply_to, sent_event = app.thread_oid, app.conf.task_send_sent_event
+        for chunk in _chunks(tasks, self.batch_size):
+            with producer.batch():
+                for task in chunk:
+                    message = create(
+                        task.id,
+                        task.name,
+                        task.args,
+                        task.kwargs,
+                        reply_to=reply_to,
+                        time_limit=task.time_limit,
+                        soft_time_limit=task.soft_time_limit,
+                        create_sent_event=sent_event,
+                        root_id=root_id,
+                        parent_id=parent_id,
+                        ignore_result=None,  # as send_task passes it
+                    )
+                    backend.on_task_call(producer, task.id)
+                    send(
+                        producer,
+                        task.name,
+                        message,
+                        queue=queues[task.queue],
+                        priority=self.levels.get(task.priority),
+                        declare=[],  # declared above
+                    )
+            # Leaving the batch flushed it; on other transports each message is already out.
+            done.extend(task.id for task in chunk)
+            if parent is not None:
+                for task in chunk:
+                    parent.add_trail(app.AsyncResult(task.id))
+
+    def _destinations(self, tasks: Sequence[TaskRecord]) -> dict[str, Any] | None:
+        """Each queue name's declaration, or None when send_task would route or encode some
+        task differently: task_routes, a registered task's own publish options, or a queue
+        on a non-direct exchange (published through the exchange, a lookup per message)."""
+        amqp = self.app.amqp
+        if amqp.routes:
+            return None
+        serializer = self.app.conf.task_serializer
+        registered = self.app._tasks  # as send_task: without finalizing the app
+        for name in {task.name for task in tasks}:
+            task_type = registered.get(name)
+            if task_type is None:
+                continue
+            options = extract_exec_options(task_type)
+            if options.get("serializer") not in (None, serializer) or any(
+                value is not None
+                for key, value in options.items()
+                if key not in _OVERRIDDEN and key != "serializer"
+            ):
+                return None
+        queues = {name: amqp.queues[name] for name in {task.queue for task in tasks}}
+        if any(queue.exchange.type != "direct" for queue in queues.values()):
+            return None
+        return queues
+
     def revoke(self, task_id: str, *, terminate: bool) -> None:
         """Best effort: the record already says cancelled, and the claim and finish
         compare-and-sets enforce it whether or not this broadcast arrives."""
@@ -60,3 +172,8 @@ class CeleryPublisher:
             self.app.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
         except Exception as exc:
             log.warning("revoke of %s not broadcast: %s: %s", task_id, type(exc).__name__, exc)
+
+
+def _chunks(tasks: Sequence[TaskRecord], size: int) -> Iterator[Sequence[TaskRecord]]:
+    for start in range(0, len(tasks), size):
+        yield tasks[start : start + size]
