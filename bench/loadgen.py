@@ -24,6 +24,8 @@ import httpx
 from bench.stats import percentile
 
 WARMUP = 3  # requests per client before the clock starts
+# `ping` (GET /ping, no database, no broker) is the HTTP stack's own floor beside the submits.
+ENDPOINTS = {"run": "/tasks/run", "bulk": "/tasks/bulk", "ping": "/ping"}
 
 
 def body(path: str, bulk_size: int) -> dict[str, Any]:
@@ -34,8 +36,9 @@ def body(path: str, bulk_size: int) -> dict[str, Any]:
 async def run(
     url: str, *, clients: int, requests: int, path: str, bulk_size: int
 ) -> dict[str, Any]:
-    endpoint = "/tasks/bulk" if path == "bulk" else "/tasks/run"
-    payload = json.dumps(body(path, bulk_size)).encode()
+    endpoint = ENDPOINTS[path]
+    method = "GET" if path == "ping" else "POST"
+    payload = None if path == "ping" else json.dumps(body(path, bulk_size)).encode()
     headers = {"content-type": "application/json"}
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -51,7 +54,8 @@ async def run(
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
             for _ in range(WARMUP):
-                (await http.post(endpoint, content=payload, headers=headers)).raise_for_status()
+                await_ = http.request(method, endpoint, content=payload, headers=headers)
+                (await await_).raise_for_status()
             ready += 1
             if ready == clients:
                 start.set()
@@ -60,7 +64,9 @@ async def run(
                 budget -= 1
                 began = time.perf_counter()
                 try:
-                    response = await http.post(endpoint, content=payload, headers=headers)
+                    response = await http.request(
+                        method, endpoint, content=payload, headers=headers
+                    )
                 except httpx.HTTPError as exc:
                     failed(type(exc).__name__)
                     continue
@@ -96,7 +102,7 @@ def main() -> None:
     parser.add_argument("--url", required=True, help="the hub's base URL")
     parser.add_argument("--clients", type=int, default=1, help="concurrent users")
     parser.add_argument("--requests", type=int, default=1000, help="measured requests in all")
-    parser.add_argument("--path", choices=["run", "bulk"], default="run")
+    parser.add_argument("--path", choices=sorted(ENDPOINTS), default="run")
     parser.add_argument("--bulk-size", type=int, default=200, help="tasks per bulk request")
     args = parser.parse_args()
     if args.clients < 1 or args.requests < 1:

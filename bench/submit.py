@@ -1,6 +1,7 @@
 """Submit path and round trip, then the hub's footprint.
 
-Submit: `POST /tasks/run` under 1, 10 and 50 concurrent clients, and `POST /tasks/bulk`,
+Submit: `POST /tasks/run` under 1, 10 and 50 concurrent clients, `GET /ping` under the most
+clients (the HTTP stack's own floor: no database, no broker), and `POST /tasks/bulk`,
 each driven by a separate load-generator process (`bench.loadgen`); requests/s and
 p50/p99 latency. The hub finishes the backlog before the next measurement starts.
 Round trip: sequential `core.noop` submits, each polled (every 2 ms) until `success` is
@@ -85,6 +86,16 @@ def _row(section: str, mode: str, measure: str, value: float, unit: str) -> dict
     }
 
 
+def _requests_row(mode: str, label: str, got: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **_row("submit", mode, label, got["per_s"], "req/s"),
+        "p50_ms": got["p50_ms"],
+        "p99_ms": got["p99_ms"],
+        "errors": got["errors"],
+        "requests": got["requests"],
+    }
+
+
 def measure(
     url: str,
     *,
@@ -101,17 +112,14 @@ def measure(
         drain(client)
         for n in clients:
             got = loadgen(url, clients=n, requests=requests, path="run", bulk_size=1)
-            label = f"POST /tasks/run, {n} client{'s' if n != 1 else ''}"
             rows.append(
-                {
-                    **_row("submit", mode, label, got["per_s"], "req/s"),
-                    "p50_ms": got["p50_ms"],
-                    "p99_ms": got["p99_ms"],
-                    "errors": got["errors"],
-                    "requests": got["requests"],
-                }
+                _requests_row(mode, f"POST /tasks/run, {n} client{'s' if n != 1 else ''}", got)
             )
             drain(client)
+        if clients:
+            n = max(clients)
+            got = loadgen(url, clients=n, requests=requests, path="ping", bulk_size=1)
+            rows.append(_requests_row(mode, f"GET /ping, {n} clients (the HTTP stack alone)", got))
         if bulk_batches:
             got = loadgen(url, clients=1, requests=bulk_batches, path="bulk", bulk_size=bulk_size)
             label = f"POST /tasks/bulk, {bulk_batches} x {bulk_size} tasks, 1 client"
