@@ -59,7 +59,7 @@ def make_app(broker_url: str, counter: Counter | None = None) -> Celery:
     app = Celery("bench_raw", broker=broker_url, set_as_current=False)
     options: dict[str, Any] = {}
     if broker_url.startswith("memory://"):
-        options["polling_interval"] = 0.005  # as corehub's embedded broker
+        options["polling_interval"] = 0.005  # kombu's memory transport polls; 5 ms is brisk
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

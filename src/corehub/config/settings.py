@@ -51,9 +51,6 @@ class BrokerSettings(BaseModel):
     url: str = Field(
         "memory://localhost/", description="`memory://` (embedded), `redis://…` or `amqp://…`"
     )
-    polling_interval: float = Field(
-        0.005, gt=0, description="seconds between polls of the in-process broker"
-    )
     visibility_timeout_seconds: float = Field(
         3600.0,
         gt=0,

@@ -11,7 +11,7 @@ from celery.exceptions import Reject, TimeLimitExceeded
 
 from corehub.config import Settings
 from corehub.engine.context import EngineContext
-from corehub.engine.execution import run_delivery
+from corehub.engine.execution import STEP_HEADER, run_delivery
 from corehub.engine.priorities import (
     PriorityMemoryTransport,
     broker_kind,
@@ -47,8 +47,6 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
     app = CorehubCelery("corehub", broker=settings.broker.url, set_as_current=False)
     app.context = ctx
     transport_options: dict[str, Any] = {}
-    if settings.embedded_broker:
-        transport_options["polling_interval"] = settings.broker.polling_interval
     if settings.broker.url.startswith(("redis://", "rediss://")):
         transport_options["visibility_timeout"] = settings.broker.visibility_timeout_seconds
     app.conf.update(
@@ -95,8 +93,9 @@ def _register(app: CorehubCelery, spec: TaskSpec) -> None:
 
     def run(self: Any, *args: Any, **kwargs: Any) -> None:
         queue = (self.request.delivery_info or {}).get("routing_key")
+        step = bool(self.request.get(STEP_HEADER))  # message headers are request fields
         try:
-            run_delivery(ctx, spec, self.request.id, queue, args, kwargs)
+            run_delivery(ctx, spec, self.request.id, queue, args, kwargs, step=step)
         except Unavailable as exc:
             # Without the database nothing can be claimed or recorded: hand the message back
             # after a pause (not in a tight loop); rescue covers an attempt that had started.

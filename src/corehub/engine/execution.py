@@ -1,7 +1,8 @@
 """How one delivery of a task runs: claim by CAS, run the body, finish by CAS.
 
 The attempt is recorded before the body runs; a delivery that cannot claim (duplicate,
-already finished) changes nothing and runs nothing.
+already finished) changes nothing and runs nothing. A pipeline step starts in its claim's
+transaction and releases the next steps in its finish's.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from corehub.tasks import Retry, RunningTask, running
 log = logging.getLogger("corehub.engine")
 BREAKER_FAILURES = frozenset({ErrorClass.TRANSIENT, ErrorClass.TIMEOUT})
 ADOPTED = "received from a Celery client without a record; recorded at claim"
+# A message header saying the task is a pipeline step, so the worker claims it as one first
+# (on PostgreSQL that saves trying the plain claim); without it the plain claim goes first.
+STEP_HEADER = "corehub_step"
 
 
 def run_delivery(
@@ -34,8 +38,11 @@ def run_delivery(
     queue: str | None,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    *,
+    step: bool = False,
 ) -> None:
-    lease = claim(ctx, spec, task_id, queue, args, kwargs)
+    """Run one delivery; `step` when its message says it is a pipeline step."""
+    lease = claim(ctx, spec, task_id, queue, args, kwargs, step=step)
     if lease is None:
         log.info(
             "task %s %s: not claimable (duplicate or finished delivery); skipped",
@@ -43,8 +50,6 @@ def run_delivery(
             task_id,
         )
         return
-    if lease.pipeline_run_id is not None:
-        _step_started(ctx, lease)
     ctx.heartbeats.hold(lease.token)
     try:
         outcome = execute(ctx, spec, lease, args, kwargs)
@@ -86,19 +91,6 @@ def _report_to_breakers(ctx: EngineContext, spec: TaskSpec, outcome: Outcome) ->
         log.warning("task %s: breaker outcome not recorded: %s", spec.name, exc)
 
 
-def _step_started(ctx: EngineContext, lease: Lease) -> None:
-    """The run's state follows its steps; a failure here must not stop the step itself."""
-    try:
-        ctx.pipelines.step_started(lease)
-    except Exception as exc:
-        log.warning(
-            "pipeline step %s of run %s: start not recorded: %s",
-            lease.step,
-            lease.pipeline_run_id,
-            exc,
-        )
-
-
 def _finish(ctx: EngineContext, lease: Lease, outcome: Outcome) -> bool:
     """Finish the attempt; a pipeline step's finish also releases the steps it unblocks,
     in the same transaction, and they are published right after the commit."""
@@ -116,9 +108,13 @@ def claim(
     queue: str | None,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    *,
+    step: bool = False,
 ) -> Lease | None:
+    """The attempt's lease (a step's start recorded with it), or None if not claimable. A
+    message without a record (a plain Celery client's) gets one first."""
     worker = ctx.worker_name()
-    lease = ctx.store.claim(task_id, worker)
+    lease = ctx.pipelines.claim(task_id, worker, step_first=step)
     if lease is not None:
         return lease
     new = NewTask(

@@ -19,6 +19,7 @@ from typing import Any
 from celery.app.task import extract_exec_options
 
 from corehub.engine.app import CorehubCelery
+from corehub.engine.execution import STEP_HEADER
 from corehub.engine.priorities import priority_levels
 from corehub.store import TaskRecord
 
@@ -87,6 +88,7 @@ class CeleryPublisher:
             priority=self.levels.get(task.priority),
             soft_time_limit=task.soft_time_limit,
             time_limit=task.time_limit,
+            headers=_headers(task),
             producer=producer,
             retry=True,
             retry_policy=self.retry_policy,
@@ -132,6 +134,7 @@ class CeleryPublisher:
                         message,
                         queue=queues[task.queue],
                         priority=self.levels.get(task.priority),
+                        headers=_headers(task),
                         declare=[],  # declared above
                     )
             # Leaving the batch flushed it; on other transports each message is already out.
@@ -172,6 +175,11 @@ class CeleryPublisher:
             self.app.control.revoke(task_id, terminate=terminate, signal="SIGTERM")
         except Exception as exc:
             log.warning("revoke of %s not broadcast: %s: %s", task_id, type(exc).__name__, exc)
+
+
+def _headers(task: TaskRecord) -> dict[str, Any] | None:
+    """A pipeline step says so, and its worker claims it as one at once (one round trip)."""
+    return {STEP_HEADER: True} if task.pipeline_run_id is not None else None
 
 
 def _chunks(tasks: Sequence[TaskRecord], size: int) -> Iterator[Sequence[TaskRecord]]:

@@ -4,7 +4,11 @@ A step's task finishing and the release of the steps that were waiting for it ha
 transaction, under a lock on the run's row: two parents of a fan-in finishing at once are
 serialised, so the child is released exactly once, by whichever commits second. Nothing
 polls for this; the leader only sweeps up steps whose task ended by another path (rescued
-dead, hard time limit, a task cancelled on its own).
+dead, hard time limit, a task cancelled on its own). A step starts in its task's claim: one
+transaction, so the step's `started_at` is its attempt's.
+
+Lock order: every writer of a run locks the run's row before any of its tasks or steps (a
+cancel, a finish, a claim), so two of them wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -12,9 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict, NotFound
@@ -32,6 +45,7 @@ from corehub.store.pipeline_records import (
     RunRecord,
     StepRecord,
 )
+from corehub.store.pipeline_sql import stamped, statements, step_claim
 from corehub.store.pipeline_states import (
     RUN_FINAL,
     STEP_FINAL,
@@ -41,7 +55,7 @@ from corehub.store.pipeline_states import (
     RunStatus,
     StepStatus,
 )
-from corehub.store.records import Lease, NewTask, Outcome, TaskRecord
+from corehub.store.records import Lease, NewTask, Outcome, TaskRecord, new_task_id
 from corehub.store.states import TERMINAL, TaskStatus
 from corehub.store.tasks import TaskStore, cancel_in, insert_tasks
 
@@ -62,6 +76,19 @@ class Changed:
 
     publish: list[TaskRecord]
     revoke: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """A step's task that ended: which step, and how."""
+
+    step: str
+    task_id: str
+    task_status: TaskStatus
+    error: str | None
+
+
+_UNKNOWN: Any = object()  # a result not at hand: read it from the task's row
 
 
 def pipeline_event(
@@ -86,8 +113,10 @@ def pipeline_event(
 
 
 def _log(conn: Connection, now: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Write a transaction's pipeline events in one statement (at its end: one round trip);
+    `now` is `Database.now()`."""
     if rows:
-        conn.execute(insert(pe).values(created_at=now), list(rows))
+        conn.execute(statements(conn).log, [stamped(conn, now, **row) for row in rows])
 
 
 def insert_runs(conn: Connection, now: Any, runs: Sequence[NewRun]) -> list[TaskRecord]:
@@ -130,21 +159,18 @@ def insert_runs(conn: Connection, now: Any, runs: Sequence[NewRun]) -> list[Task
             for position, step in enumerate(run.steps)
         ],
     )
-    _log(
-        conn,
-        now,
-        [
-            pipeline_event(run.id, "received", to_status=RS.RECEIVED, data=_origin(run))
-            for run in runs
-        ],
-    )
+    events = [
+        pipeline_event(run.id, "received", to_status=RS.RECEIVED, data=_origin(run)) for run in runs
+    ]
     roots = [
         (run.id, step.name, step.task, {**run.input, **step.kwargs})
         for run in runs
         for step in run.steps
         if not step.parents
     ]
-    return _release(conn, now, roots)
+    released = _release(conn, now, roots, events)
+    _log(conn, now, events)
+    return released
 
 
 def _origin(run: NewRun) -> dict[str, Any] | None:
@@ -159,39 +185,31 @@ def _release(
     conn: Connection,
     now: Any,
     steps: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]],
+    events: list[dict[str, Any]],
     gate: FlowGate | None = None,
 ) -> list[TaskRecord]:
     """Create the tasks of pending steps (run id, step, task template, kwargs) and mark the
-    steps queued; a step no longer pending is left alone. `gate` recomputes flow keys from
-    the arguments the step finally gets (its parents' results)."""
+    steps queued with them; a step no longer pending is left alone. `gate` recomputes flow
+    keys from the arguments the step finally gets (its parents' results). Their events go
+    to `events`."""
     released: list[TaskRecord] = []
     for run_id, step, template, kwargs in steps:
-        changed = conn.execute(
-            update(st)
-            .where(st.c.run_id == run_id, st.c.name == step, st.c.status == SS.PENDING)
-            .values(status=SS.QUEUED, releases=st.c.releases + 1, released_at=now, error=None)
-        ).rowcount
-        if not changed:
+        task_id = new_task_id()
+        params = stamped(conn, now, p_run=run_id, p_step=step, p_task=task_id)
+        if not conn.execute(statements(conn).release, params).rowcount:
             continue
         fields = {**template, **gate(template["name"], kwargs)} if gate else template
-        task = NewTask(**fields, kwargs=kwargs, pipeline_run_id=run_id, step=step)
+        task = NewTask(**fields, id=task_id, kwargs=kwargs, pipeline_run_id=run_id, step=step)
         released += insert_tasks(conn, now, [task], f"step {step} of pipeline run {run_id}")
-        conn.execute(
-            update(st).where(st.c.run_id == run_id, st.c.name == step).values(task_id=task.id)
-        )
-        _log(
-            conn,
-            now,
-            [
-                pipeline_event(
-                    run_id,
-                    "step_released",
-                    step=step,
-                    from_status=SS.PENDING,
-                    to_status=SS.QUEUED,
-                    data={"task_id": task.id},
-                )
-            ],
+        events.append(
+            pipeline_event(
+                run_id,
+                "step_released",
+                step=step,
+                from_status=SS.PENDING,
+                to_status=SS.QUEUED,
+                data={"task_id": task.id},
+            )
         )
     return released
 
@@ -201,6 +219,7 @@ class PipelineStore:
         self.tasks = tasks
         self.db: Database = tasks.db
         self.gate = gate
+        self._step_claim = None if self.db.is_sqlite else step_claim(tasks.transitions)
 
     # -- starting --------------------------------------------------------------------------
 
@@ -210,55 +229,77 @@ class PipelineStore:
 
     # -- driven by the engine --------------------------------------------------------------
 
+    def claim(self, task_id: str, worker: str, *, step_first: bool = False) -> Lease | None:
+        """queued → started for any task, as `TaskStore.claim`; a pipeline step's queued →
+        running goes in the same transaction, stamped with the claim's time.
+
+        On SQLite one write transaction does both for every task: its writers are serialised,
+        so there is no lock order to keep. On PostgreSQL a task outside any pipeline keeps its
+        one-statement claim; a step's claim is one other statement that locks the run first.
+        Either is tried first (`step_first`, when the message says it is a step), the other
+        after it: a task that is neither is not claimable.
+        """
+        token = str(uuid4())
+        if self.db.is_sqlite:
+            with self.db.write() as conn:
+                return self._claim_in(conn, task_id, token, worker)
+        plain = self.tasks.transitions.claim_unless_step
+        first, then = (self._claim_step, plain) if step_first else (plain, self._claim_step)
+        return first(task_id, token, worker) or then(task_id, token, worker)
+
+    def _claim_in(self, conn: Connection, task_id: str, token: str, worker: str) -> Lease | None:
+        claimed = self.tasks.transitions.claim_in(conn, task_id, token, worker)
+        if claimed is None:
+            return None
+        lease, at = claimed
+        if lease.pipeline_run_id is not None:
+            self._start_step(conn, lease, at)
+        return lease
+
+    def _claim_step(self, task_id: str, token: str, worker: str) -> Lease | None:
+        assert self._step_claim is not None
+        return self.tasks.transitions.claim_with(self._step_claim, task_id, token, worker)
+
     def step_started(self, lease: Lease) -> None:
-        """queued → running for the step; the run is `running`, in the step's named state."""
+        """queued → running for a step whose task was claimed on its own (`TaskStore.claim`),
+        in a transaction of its own; the step's `started_at` is then this moment."""
         if lease.pipeline_run_id is None or lease.step is None:
             return
-        run_id, step = lease.pipeline_run_id, lease.step
-        now = self.db.now()
         with self.db.write() as conn:
-            self._lock(conn, run_id)  # the run before its steps, as every writer of a run
-            row = conn.execute(
-                update(st)
-                .where(
-                    st.c.run_id == run_id,
-                    st.c.name == step,
-                    st.c.task_id == lease.task_id,
-                    st.c.status == SS.QUEUED,
-                )
-                .values(status=SS.RUNNING, started_at=now)
-                .returning(st.c.label)
-            ).first()
-            if row is None:
-                return  # a retry of a running step, or the run moved on
-            state = row.label or RS.RUNNING
-            before = conn.execute(
-                update(r)
-                .where(r.c.id == run_id, r.c.status.in_([RS.RECEIVED, RS.RUNNING]))
-                .values(status=RS.RUNNING, state=state, updated_at=now)
-                .returning(r.c.started_at)
-            ).first()
-            events = [
-                pipeline_event(
-                    run_id,
-                    "step_started",
-                    step=step,
-                    from_status=SS.QUEUED,
-                    to_status=SS.RUNNING,
-                    data={"task_id": lease.task_id, "attempt": lease.attempt},
-                )
-            ]
-            if before is not None and before.started_at is None:
-                conn.execute(update(r).where(r.c.id == run_id).values(started_at=now))
-                events.insert(
-                    0,
-                    pipeline_event(
-                        run_id, "running", from_status=RS.RECEIVED, to_status=RS.RUNNING
-                    ),
-                )
-            if before is not None:
-                events.append(pipeline_event(run_id, "state", step=step, to_status=state))
-            _log(conn, now, events)
+            self._lock(conn, lease.pipeline_run_id)  # the run before its steps
+            self._start_step(conn, lease, self.db.now())
+
+    def _start_step(self, conn: Connection, lease: Lease, now: datetime | Any) -> None:
+        """queued → running for the step; the run is `running`, in the step's named state.
+        `pipeline_sql.step_claim` does the same on PostgreSQL, in the claim's statement."""
+        assert lease.pipeline_run_id is not None and lease.step is not None
+        run_id, step = lease.pipeline_run_id, lease.step
+        sql = statements(conn)
+        params = stamped(conn, now, p_run=run_id, p_step=step, p_task=lease.task_id)
+        row = conn.execute(sql.start, params).first()
+        if row is None:
+            return  # a retry of a running step, or the run moved on
+        state = row.label or RS.RUNNING
+        before = conn.execute(sql.run_running, {**params, "p_state": state}).first()
+        events = [
+            pipeline_event(
+                run_id,
+                "step_started",
+                step=step,
+                from_status=SS.QUEUED,
+                to_status=SS.RUNNING,
+                data={"task_id": lease.task_id, "attempt": lease.attempt},
+            )
+        ]
+        if before is not None and before.started_at is None:
+            conn.execute(sql.run_started, params)
+            events.insert(
+                0,
+                pipeline_event(run_id, "running", from_status=RS.RECEIVED, to_status=RS.RUNNING),
+            )
+        if before is not None:
+            events.append(pipeline_event(run_id, "state", step=step, to_status=state))
+        _log(conn, now, events)
 
     def finish_step(self, lease: Lease, outcome: Outcome) -> tuple[bool, Changed]:
         """Finish a step's task and, in the same transaction, advance its run."""
@@ -266,111 +307,120 @@ class PipelineStore:
         with self.db.write() as conn:
             # Every writer of a run locks the run first, then its tasks and steps: a cancel
             # or a sibling's fail-fast racing this finish waits instead of deadlocking.
-            self._lock(conn, lease.pipeline_run_id)
+            run = self._lock(conn, lease.pipeline_run_id)
             if not self.tasks.transitions.finish_in(conn, lease, outcome):
                 finished = False
                 changed = Changed([], [])
             else:
                 finished = True
-                changed = self._step_ended(
-                    conn,
-                    lease.pipeline_run_id,
-                    lease.step,
-                    lease.task_id,
-                    outcome.status,
-                    outcome.error_message,
-                )
+                ended = _Ended(lease.step, lease.task_id, outcome.status, outcome.error_message)
+                changed = self._step_ended(conn, run, ended, outcome.result)
         if not finished:
             self.tasks.record_lost_lease(lease)
         return finished, changed
 
     def _step_ended(
-        self,
-        conn: Connection,
-        run_id: str,
-        step: str,
-        task_id: str,
-        task_status: TaskStatus,
-        error: str | None,
+        self, conn: Connection, run: Any, ended: _Ended, result: Any = _UNKNOWN
     ) -> Changed:
-        status = STEP_OF_TASK.get(task_status)
-        if status is None:  # retrying: the step goes on
+        """The step of a task that ended (`run` locked), and what that moves in the run;
+        `result` is the task's when the caller has it at hand (saves reading it back)."""
+        status = STEP_OF_TASK.get(ended.task_status)
+        if status is None or run is None:  # retrying (the step goes on), or no such run
             return Changed([], [])
         now = self.db.now()
-        self._lock(conn, run_id)
-        ended = conn.execute(
-            update(st)
-            .where(
-                st.c.run_id == run_id,
-                st.c.name == step,
-                st.c.task_id == task_id,
-                st.c.status.in_(list(STEP_LIVE)),
-            )
-            .values(status=status, finished_at=now, error=error)
-            .returning(st.c.status)
-        ).first()
-        if ended is None:
+        steps = self._end_step(conn, run.id, ended, status, now)
+        if steps is None:
             return Changed([], [])
-        _log(
+        events = [
+            pipeline_event(
+                run.id,
+                f"step_{status.value}",
+                step=ended.step,
+                to_status=status,
+                message=ended.error,
+                data={"task_id": ended.task_id},
+            )
+        ]
+        known = {ended.task_id: result} if result is not _UNKNOWN else {}
+        changed = self._advance(conn, now, run, events, known, steps)
+        _log(conn, now, events)
+        return changed
+
+    def _end_step(
+        self, conn: Connection, run_id: str, ended: _Ended, status: StepStatus, now: Any
+    ) -> dict[str, Any] | None:
+        """End the step (if live) and read the run's steps as they are then, or None if it
+        was not live any more."""
+        sql = statements(conn)
+        params = stamped(
             conn,
             now,
-            [
-                pipeline_event(
-                    run_id,
-                    f"step_{status.value}",
-                    step=step,
-                    to_status=status,
-                    message=error,
-                    data={"task_id": task_id},
-                )
-            ],
+            p_run=run_id,
+            p_step=ended.step,
+            p_task=ended.task_id,
+            p_status=status.value,
+            p_error=ended.error,
         )
-        return self._advance(conn, now, run_id)
+        if sql.end_and_read is None:
+            if conn.execute(sql.end, params).first() is None:
+                return None
+            return {s.name: s for s in conn.execute(sql.steps, {"p_run": run_id})}
+        rows = conn.execute(sql.end_and_read, params).all()
+        if not rows or not rows[0].ended:
+            return None
+        steps: dict[str, Any] = {row.name: row for row in rows}
+        before = steps[ended.step]._asdict()
+        steps[ended.step] = SimpleNamespace(
+            **{**before, "status": status.value, "error": ended.error}
+        )
+        return steps
 
     def _lock(self, conn: Connection, run_id: str) -> Any:
-        """Serialise writers of one run (SQLite's writers are serialised already)."""
-        stmt = select(r.c.status, r.c.failure_policy, r.c.input).where(r.c.id == run_id)
-        if not self.db.is_sqlite:
-            stmt = stmt.with_for_update()
-        return conn.execute(stmt).first()
+        """Serialise writers of one run (SQLite's writers are serialised already); the run's
+        row, or None."""
+        return conn.execute(statements(conn).lock, {"p_run": run_id}).first()
 
-    def _advance(self, conn: Connection, now: Any, run_id: str) -> Changed:
-        """Move the run forward from its steps' states: release what is ready, apply the
-        failure policy, finish the run when nothing is left to run. Idempotent."""
-        run = self._lock(conn, run_id)
-        if run is None or RunStatus(run.status) in RUN_FINAL:
+    def _advance(
+        self,
+        conn: Connection,
+        now: Any,
+        run: Any,
+        events: list[dict[str, Any]],
+        known: dict[str, Any] | None = None,
+        steps: dict[str, Any] | None = None,
+    ) -> Changed:
+        """Move the run (its locked row) forward from its steps' states: release what is
+        ready, apply the failure policy, finish the run when nothing is left to run.
+        Idempotent. `known` holds task results at hand by task id; `steps` the run's steps
+        when the caller has just read them."""
+        if RunStatus(run.status) in RUN_FINAL:
             return Changed([], [])
-        steps = {s.name: s for s in conn.execute(select(st).where(st.c.run_id == run_id))}
+        if steps is None:
+            steps = {s.name: s for s in conn.execute(statements(conn).steps, {"p_run": run.id})}
         broken = {n for n, s in steps.items() if s.status in (SS.FAILED, SS.CANCELLED)}
         if broken and run.failure_policy == FailurePolicy.FAIL_FAST:
             first = sorted(broken)[0]
-            revoke = self._stop_steps(conn, now, run_id, steps, f"step {first} failed")
-            self._end_run(
-                conn,
-                now,
-                run_id,
-                RS.FAILED,
-                f"step {first} failed: {steps[first].error or steps[first].status}",
-            )
+            revoke = self._stop_steps(conn, now, run.id, steps, f"step {first} failed", events)
+            why = f"step {first} failed: {steps[first].error or steps[first].status}"
+            self._end_run(conn, now, run.id, RS.FAILED, why, events)
             return Changed([], revoke)
         statuses = {n: SS(s.status) for n, s in steps.items()}
-        self._skip_dependents(conn, now, run_id, steps, statuses)
+        self._skip_dependents(conn, now, run.id, steps, statuses, events)
         ready = [
             s
             for s in steps.values()
             if statuses[s.name] is SS.PENDING and all(statuses[p] is SS.SUCCESS for p in s.parents)
         ]
-        released = self._release_ready(conn, now, run_id, run.input, ready, steps)
+        released = self._release_ready(conn, now, run, ready, steps, events, known or {})
         for task in released:
             statuses[task.step or ""] = SS.QUEUED
         if all(s in STEP_FINAL for s in statuses.values()):
             if all(s is SS.SUCCESS for s in statuses.values()):
-                self._end_run(conn, now, run_id, RS.COMPLETED, None)
+                self._end_run(conn, now, run.id, RS.COMPLETED, None, events)
             else:
                 failed = sorted(n for n, s in statuses.items() if s is not SS.SUCCESS)
-                self._end_run(
-                    conn, now, run_id, RS.FAILED, f"steps not completed: {', '.join(failed)}"
-                )
+                why = f"steps not completed: {', '.join(failed)}"
+                self._end_run(conn, now, run.id, RS.FAILED, why, events)
         return Changed(released, [])
 
     def _skip_dependents(
@@ -380,6 +430,7 @@ class PipelineStore:
         run_id: str,
         steps: dict[str, Any],
         statuses: dict[str, StepStatus],
+        events: list[dict[str, Any]],
     ) -> None:
         """Under `continue`, a pending step below a failed one can never run: skip it."""
         blocked = (SS.FAILED, SS.CANCELLED, SS.SKIPPED)
@@ -395,52 +446,58 @@ class PipelineStore:
                         .where(st.c.run_id == run_id, st.c.name == name)
                         .values(status=SS.SKIPPED, finished_at=now, error="a parent step failed")
                     )
-                    _log(
-                        conn,
-                        now,
-                        [
-                            pipeline_event(
-                                run_id,
-                                "step_skipped",
-                                step=name,
-                                from_status=SS.PENDING,
-                                to_status=SS.SKIPPED,
-                            )
-                        ],
+                    events.append(
+                        pipeline_event(
+                            run_id,
+                            "step_skipped",
+                            step=name,
+                            from_status=SS.PENDING,
+                            to_status=SS.SKIPPED,
+                        )
                     )
 
     def _release_ready(
         self,
         conn: Connection,
         now: Any,
-        run_id: str,
-        run_input: dict[str, Any],
+        run: Any,
         ready: Sequence[Any],
         steps: dict[str, Any],
+        events: list[dict[str, Any]],
+        known: dict[str, Any],
     ) -> list[TaskRecord]:
+        """Release the ready steps with their parents' results as arguments (read back only
+        for parents whose result is not at hand)."""
         if not ready:
             return []
-        parent_tasks = {steps[p].task_id for s in ready for p in s.parents}
-        results = dict(
-            conn.execute(select(t.c.id, t.c.result).where(t.c.id.in_(parent_tasks))).all()
-        )
+        results = dict(known)
+        missing = {steps[p].task_id for s in ready for p in s.parents} - results.keys()
+        if missing:
+            rows = conn.execute(statements(conn).results, {"p_ids": sorted(missing)})
+            results.update((row.id, row.result) for row in rows)
         batch = [
             (
-                run_id,
+                run.id,
                 s.name,
                 s.options,
                 {
-                    **(run_input if not s.parents else {}),
+                    **(run.input if not s.parents else {}),
                     **s.kwargs,
                     **{p: results.get(steps[p].task_id) for p in s.parents},
                 },
             )
             for s in sorted(ready, key=lambda s: s.position)
         ]
-        return _release(conn, now, batch, self.gate)
+        return _release(conn, now, batch, events, self.gate)
 
     def _stop_steps(
-        self, conn: Connection, now: Any, run_id: str, steps: dict[str, Any], reason: str
+        self,
+        conn: Connection,
+        now: Any,
+        run_id: str,
+        steps: dict[str, Any],
+        reason: str,
+        events: list[dict[str, Any]],
     ) -> list[str]:
         """Cancel every unfinished step and its task; returns started task ids to revoke."""
         revoke: list[str] = []
@@ -455,24 +512,26 @@ class PipelineStore:
                 .where(st.c.run_id == run_id, st.c.name == name)
                 .values(status=SS.CANCELLED, finished_at=now, error=reason)
             )
-            _log(
-                conn,
-                now,
-                [
-                    pipeline_event(
-                        run_id,
-                        "step_cancelled",
-                        step=name,
-                        from_status=s.status,
-                        to_status=SS.CANCELLED,
-                        message=reason,
-                    )
-                ],
+            events.append(
+                pipeline_event(
+                    run_id,
+                    "step_cancelled",
+                    step=name,
+                    from_status=s.status,
+                    to_status=SS.CANCELLED,
+                    message=reason,
+                )
             )
         return revoke
 
     def _end_run(
-        self, conn: Connection, now: Any, run_id: str, status: RunStatus, error: str | None
+        self,
+        conn: Connection,
+        now: Any,
+        run_id: str,
+        status: RunStatus,
+        error: str | None,
+        events: list[dict[str, Any]],
     ) -> None:
         before = conn.execute(
             update(r)
@@ -481,7 +540,7 @@ class PipelineStore:
             .returning(r.c.id)
         ).first()
         if before is not None:
-            _log(conn, now, [pipeline_event(run_id, status.value, to_status=status, message=error)])
+            events.append(pipeline_event(run_id, status.value, to_status=status, message=error))
 
     # -- on request ------------------------------------------------------------------------
 
@@ -495,8 +554,10 @@ class PipelineStore:
             if RunStatus(run.status) in RUN_FINAL:
                 raise Conflict(f"pipeline run {run_id} already finished ({run.status})")
             steps = {s.name: s for s in conn.execute(select(st).where(st.c.run_id == run_id))}
-            revoke = self._stop_steps(conn, now, run_id, steps, reason)
-            self._end_run(conn, now, run_id, RS.CANCELLED, reason)
+            events: list[dict[str, Any]] = []
+            revoke = self._stop_steps(conn, now, run_id, steps, reason, events)
+            self._end_run(conn, now, run_id, RS.CANCELLED, reason, events)
+            _log(conn, now, events)
         return revoke
 
     def rerun(self, run_id: str) -> list[TaskRecord]:
@@ -529,20 +590,18 @@ class PipelineStore:
                     reruns=r.c.reruns + 1,
                 )
             )
-            _log(
-                conn,
-                now,
-                [
-                    pipeline_event(
-                        run_id,
-                        "rerun",
-                        from_status=run.status,
-                        to_status=RS.RUNNING,
-                        data={"steps": sorted(s.name for s in again)},
-                    )
-                ],
-            )
-            return self._advance(conn, now, run_id).publish
+            events = [
+                pipeline_event(
+                    run_id,
+                    "rerun",
+                    from_status=run.status,
+                    to_status=RS.RUNNING,
+                    data={"steps": sorted(s.name for s in again)},
+                )
+            ]
+            released = self._advance(conn, now, self._lock(conn, run_id), events).publish
+            _log(conn, now, events)
+            return released
 
     def reconcile(self, limit: int = 100) -> Changed:
         """Advance runs whose step task ended outside a step finish (rescued dead, hard time
@@ -558,15 +617,9 @@ class PipelineStore:
         publish: list[TaskRecord] = []
         revoke: list[str] = []
         for row in stale:
+            ended = _Ended(row.name, row.task_id, TaskStatus(row.status), row.error_message)
             with self.db.write() as conn:
-                changed = self._step_ended(
-                    conn,
-                    row.run_id,
-                    row.name,
-                    row.task_id,
-                    TaskStatus(row.status),
-                    row.error_message,
-                )
+                changed = self._step_ended(conn, self._lock(conn, row.run_id), ended)
             publish += changed.publish
             revoke += changed.revoke
         return Changed(publish, revoke)

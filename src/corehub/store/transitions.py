@@ -4,11 +4,14 @@ Each is one compare-and-set plus its event. On PostgreSQL that is a single state
 data-modifying CTE, autocommit): one round trip per transition. SQLite has no such CTE, so
 there it is the same pair in one short transaction. Statements are constructed once and only
 their parameters change, which keeps SQLAlchemy's per-call work to a cache lookup.
+
+A pipeline step's claim also starts its step, in the claim's transaction; that belongs to
+`corehub.store.pipelines`, which builds on `claim_in` (SQLite) and `claim_ctes` (PostgreSQL).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +26,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 
 from corehub.store.database import Database
 from corehub.store.events import event_row
@@ -104,10 +109,15 @@ class Transitions:
             )
             .returning(*RETURNED)
         )
+        # The same for a task outside any pipeline: a step's start must go with its claim.
+        self._claim_unless_step = self._claim.where(t.c.pipeline_run_id.is_(None))
         self._event = insert(ev)
         if not sqlite:
             self._claim_with_event = _with_event(
                 self._claim, literal("started"), literal(S.QUEUED.value), None, None
+            )
+            self._claim_unless_step_with_event = _with_event(
+                self._claim_unless_step, literal("started"), literal(S.QUEUED.value), None, None
             )
             self._finish_with_event = _with_event(
                 self._finish,
@@ -132,6 +142,49 @@ class Transitions:
             self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
         return _lease(task_id, token, row)
 
+    def claim_unless_step(self, task_id: str, token: str, worker: str) -> Lease | None:
+        """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
+        None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
+        if not self.db.is_sqlite:
+            return self.claim_with(self._claim_unless_step_with_event, task_id, token, worker)
+        params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
+        with self.db.write() as conn:
+            params["p_now"] = self.db.now()
+            row = conn.execute(self._claim_unless_step, params).first()
+            if row is None:
+                return None
+            self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
+        return _lease(task_id, token, row)
+
+    def claim_in(
+        self, conn: Connection, task_id: str, token: str, worker: str
+    ) -> tuple[Lease, datetime] | None:
+        """`claim` inside the caller's transaction; the lease and the claim's time (the
+        attempt's `started_at`), which a pipeline step's start is stamped with too."""
+        params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
+        if self.db.is_sqlite:
+            params["p_now"] = self.db.now()
+        row = conn.execute(self._claim, params).first()
+        if row is None:
+            return None
+        self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
+        return _lease(task_id, token, row), row.updated_at
+
+    def claim_with(self, statement: Any, task_id: str, token: str, worker: str) -> Lease | None:
+        """PostgreSQL: run a claim statement (one built on `claim_ctes`, returning the lease's
+        columns) in one autocommit round trip."""
+        params = {"p_id": task_id, "p_token": token, "p_worker": worker}
+        with self.db.autocommit() as conn:
+            row = conn.execute(statement, params).first()
+        return None if row is None else _lease(task_id, token, row)
+
+    def claim_ctes(self, *where: ColumnElement[bool]) -> tuple[CTE, CTE]:
+        """PostgreSQL: the claim narrowed by `where`, and its event, as CTEs (`changed`,
+        `logged`) for a statement that does more in the same round trip. `changed` returns
+        the lease's columns and `updated_at`, the claim's time."""
+        changed = self._claim.where(*where).cte("changed")
+        return changed, _event_cte(changed, literal("started"), literal(S.QUEUED.value), None, None)
+
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
         if self.db.is_sqlite:
@@ -144,14 +197,14 @@ class Transitions:
 
     def finish_in(self, conn: Connection, lease: Lease, outcome: Outcome) -> bool:
         """The same transition inside the caller's transaction (a pipeline step's finish
-        releases the next steps in that transaction)."""
+        releases the next steps in that transaction); one statement on PostgreSQL too."""
         params = _finish_params(lease, outcome)
         delay = _delay(outcome)
-        if self.db.is_sqlite:
-            now = params["p_now"] = self.db.now()
-            params["p_run_at"] = now + delay if delay is not None else None
-        else:
+        if not self.db.is_sqlite:
             params["p_delay"] = delay
+            return conn.execute(self._finish_with_event, params).first() is not None
+        now = params["p_now"] = self.db.now()
+        params["p_run_at"] = now + delay if delay is not None else None
         row = conn.execute(self._finish, params).first()
         if row is None:
             return False
@@ -216,6 +269,19 @@ def _with_event(cas: Update, type_: Any, from_status: Any, message: Any, data: A
     """`WITH changed AS (UPDATE … RETURNING), logged AS (INSERT INTO task_events SELECT … FROM
     changed) SELECT … FROM changed`: PostgreSQL runs both writes whatever the query reads."""
     changed = cas.cte("changed")
+    logged = _event_cte(changed, type_, from_status, message, data)
+    return select(
+        changed.c.attempt,
+        changed.c.max_attempts,
+        changed.c.backoff_base,
+        changed.c.backoff_cap,
+        changed.c.pipeline_run_id,
+        changed.c.step,
+    ).add_cte(logged)
+
+
+def _event_cte(changed: CTE, type_: Any, from_status: Any, message: Any, data: Any) -> CTE:
+    """The event of each row a transition CTE changed, as an insert CTE."""
     rows: Select[Any] = select(
         changed.c.id,
         type_,
@@ -226,15 +292,7 @@ def _with_event(cas: Update, type_: Any, from_status: Any, message: Any, data: A
         data if data is not None else literal(None, type_=ev.c.data.type),
         changed.c.updated_at,
     )
-    logged = insert(ev).from_select(EVENT_COLUMNS, rows).cte("logged")
-    return select(
-        changed.c.attempt,
-        changed.c.max_attempts,
-        changed.c.backoff_base,
-        changed.c.backoff_cap,
-        changed.c.pipeline_run_id,
-        changed.c.step,
-    ).add_cte(logged)
+    return insert(ev).from_select(EVENT_COLUMNS, rows).cte("logged")
 
 
 def _lease(task_id: str, token: str, row: Any) -> Lease:
