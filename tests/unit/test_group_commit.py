@@ -128,3 +128,10 @@ def test_sqlite_grouped_writes_roll_back_only_the_one_that_raised(tmp_path: Path
         db.dispose()
     assert results == [f"refused {v}" if v % 5 == 0 else v for v in range(1, 41)]
     assert stored == [v for v in range(1, 41) if v % 5]
+
+
+def test_a_forked_child_does_not_wait_for_a_writer_of_its_parent() -> None:
+    group: GroupCommit[int, int] = GroupCommit(lambda items: list(items))
+    group._busy = True  # as if a parent's thread was mid-batch at the fork
+    group._pid = -1  # and this is the child
+    assert group.submit(7) == 7

@@ -12,6 +12,7 @@ is done it hands the role to the oldest waiting caller and returns.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,12 @@ class GroupCommit(Generic[Item, Result]):
     ) -> None:
         self._write = write
         self._max_batch = max_batch
+        self._reset()
+
+    def _reset(self) -> None:
+        # A forked child (a prefork worker) starts afresh: a writer of the parent's that was
+        # mid-batch at the fork does not exist in the child.
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._waiting: list[_Slot[Item, Result]] = []
         self._busy = False
@@ -46,6 +53,8 @@ class GroupCommit(Generic[Item, Result]):
     def submit(self, item: Item) -> Result:
         """Write `item` with whatever else is waiting; its result, or its own error."""
         slot: _Slot[Item, Result] = _Slot(item)
+        if self._pid != os.getpid():
+            self._reset()
         with self._lock:
             self._waiting.append(slot)
             slot.lead = not self._busy

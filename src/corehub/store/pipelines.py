@@ -240,9 +240,8 @@ class PipelineStore:
         after it: a task that is neither is not claimable.
         """
         token = str(uuid4())
-        if self.db.is_sqlite:
-            with self.db.write() as conn:
-                return self._claim_in(conn, task_id, token, worker)
+        if self.db.is_sqlite:  # concurrent claims share a commit (`Database.grouped`)
+            return self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
         plain = self.tasks.transitions.claim_unless_step
         first, then = (self._claim_step, plain) if step_first else (plain, self._claim_step)
         return first(task_id, token, worker) or then(task_id, token, worker)

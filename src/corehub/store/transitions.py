@@ -188,8 +188,8 @@ class Transitions:
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
         if self.db.is_sqlite:
-            with self.db.write() as conn:
-                return self.finish_in(conn, lease, outcome)
+            # concurrent finishes share a commit (`Database.grouped`)
+            return self.db.grouped(lambda conn: self.finish_in(conn, lease, outcome))
         params = _finish_params(lease, outcome)
         params["p_delay"] = _delay(outcome)
         with self.db.autocommit() as conn:
