@@ -34,6 +34,7 @@ from corehub.store.events import event_row
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.records import Lease, Outcome
+from corehub.store.sql import DriverStatement
 from corehub.store.states import TaskStatus
 
 S = TaskStatus
@@ -113,18 +114,26 @@ class Transitions:
         self._claim_unless_step = self._claim.where(t.c.pipeline_run_id.is_(None))
         self._event = insert(ev)
         if not sqlite:
-            self._claim_with_event = _with_event(
-                self._claim, literal("started"), literal(S.QUEUED.value), None, None
+            self._claim_with_event = self.driver(
+                _with_event(self._claim, literal("started"), literal(S.QUEUED.value), None, None)
             )
-            self._claim_unless_step_with_event = _with_event(
-                self._claim_unless_step, literal("started"), literal(S.QUEUED.value), None, None
+            self._claim_unless_step_with_event = self.driver(
+                _with_event(
+                    self._claim_unless_step,
+                    literal("started"),
+                    literal(S.QUEUED.value),
+                    None,
+                    None,
+                )
             )
-            self._finish_with_event = _with_event(
-                self._finish,
-                bindparam("p_status"),
-                literal(S.STARTED.value),
-                bindparam("p_message"),
-                bindparam("p_data", type_=ev.c.data.type),
+            self._finish_with_event = self.driver(
+                _with_event(
+                    self._finish,
+                    bindparam("p_status"),
+                    literal(S.STARTED.value),
+                    bindparam("p_message"),
+                    bindparam("p_data", type_=ev.c.data.type),
+                )
             )
 
     def claim(self, task_id: str, token: str, worker: str) -> Lease | None:
@@ -132,7 +141,7 @@ class Transitions:
         params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
         if not self.db.is_sqlite:
             with self.db.autocommit() as conn:
-                row = conn.execute(self._claim_with_event, params).first()
+                row = self._claim_with_event.first(conn, params)
             return None if row is None else _lease(task_id, token, row)
         with self.db.write() as conn:
             params["p_now"] = self.db.now()
@@ -145,9 +154,11 @@ class Transitions:
     def claim_unless_step(self, task_id: str, token: str, worker: str) -> Lease | None:
         """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
         None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
-        if not self.db.is_sqlite:
-            return self.claim_with(self._claim_unless_step_with_event, task_id, token, worker)
         params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
+        if not self.db.is_sqlite:
+            with self.db.autocommit() as conn:
+                row = self._claim_unless_step_with_event.first(conn, params)
+            return None if row is None else _lease(task_id, token, row)
         with self.db.write() as conn:
             params["p_now"] = self.db.now()
             row = conn.execute(self._claim_unless_step, params).first()
@@ -169,6 +180,11 @@ class Transitions:
             return None
         self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
         return _lease(task_id, token, row), row.updated_at
+
+    def driver(self, statement: Any) -> DriverStatement:
+        """PostgreSQL: `statement` compiled once and run on the driver (see DriverStatement);
+        JSON parameters are the result and the event's data."""
+        return DriverStatement(statement, self.db.engine.dialect, ("p_result", "p_data"))
 
     def claim_with(self, statement: Any, task_id: str, token: str, worker: str) -> Lease | None:
         """PostgreSQL: run a claim statement (one built on `claim_ctes`, returning the lease's
@@ -193,7 +209,7 @@ class Transitions:
         params = _finish_params(lease, outcome)
         params["p_delay"] = _delay(outcome)
         with self.db.autocommit() as conn:
-            return conn.execute(self._finish_with_event, params).first() is not None
+            return self._finish_with_event.first(conn, params) is not None
 
     def finish_in(self, conn: Connection, lease: Lease, outcome: Outcome) -> bool:
         """The same transition inside the caller's transaction (a pipeline step's finish
@@ -202,7 +218,7 @@ class Transitions:
         delay = _delay(outcome)
         if not self.db.is_sqlite:
             params["p_delay"] = delay
-            return conn.execute(self._finish_with_event, params).first() is not None
+            return self._finish_with_event.first(conn, params) is not None
         now = params["p_now"] = self.db.now()
         params["p_run_at"] = now + delay if delay is not None else None
         row = conn.execute(self._finish, params).first()
