@@ -31,7 +31,7 @@ from corehub.store.models import runs_table as r
 from corehub.store.models import steps_table as st
 from corehub.store.models import tasks_table as t
 from corehub.store.pipeline_states import STEP_LIVE, RunStatus, StepStatus
-from corehub.store.transitions import Transitions
+from corehub.store.transitions import Transitions, lease_columns
 
 RS, SS = RunStatus, StepStatus
 RUN_ID: Any = bindparam("p_run")
@@ -141,14 +141,9 @@ def step_claim(transitions: Transitions) -> Select[Any]:
         t.c.pipeline_run_id == select(locked.c.id).scalar_subquery()
     )
     started, moved = _step_start_ctes(changed)
-    return select(
-        changed.c.attempt,
-        changed.c.max_attempts,
-        changed.c.backoff_base,
-        changed.c.backoff_cap,
-        changed.c.pipeline_run_id,
-        changed.c.step,
-    ).add_cte(logged, _step_start_events(locked, changed, started, moved))
+    return select(*lease_columns(changed)).add_cte(
+        logged, _step_start_events(locked, changed, started, moved)
+    )
 
 
 def _step_start_ctes(changed: CTE) -> tuple[CTE, CTE]:

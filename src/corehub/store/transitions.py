@@ -113,6 +113,10 @@ class Transitions:
         # The same for a task outside any pipeline: a step's start must go with its claim.
         self._claim_unless_step = self._claim.where(t.c.pipeline_run_id.is_(None))
         self._event = insert(ev)
+        # PostgreSQL's one-statement forms (a transition and its event); SQLite has none.
+        self._claim_with_event: DriverStatement | None = None
+        self._claim_unless_step_with_event: DriverStatement | None = None
+        self._finish_with_event: DriverStatement | None = None
         if not sqlite:
             self._claim_with_event = self.driver(
                 _with_event(self._claim, literal("started"), literal(S.QUEUED.value), None, None)
@@ -138,30 +142,31 @@ class Transitions:
 
     def claim(self, task_id: str, token: str, worker: str) -> Lease | None:
         """queued → started; the attempt's lease, or None if the task was not queued."""
-        params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
-        if not self.db.is_sqlite:
-            with self.db.autocommit() as conn:
-                row = self._claim_with_event.first(conn, params)
-            return None if row is None else _lease(task_id, token, row)
-        with self.db.write() as conn:
-            params["p_now"] = self.db.now()
-            row = conn.execute(self._claim, params).first()
-            if row is None:
-                return None
-            self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
-        return _lease(task_id, token, row)
+        return self._claim_by(self._claim_with_event, self._claim, task_id, token, worker)
 
     def claim_unless_step(self, task_id: str, token: str, worker: str) -> Lease | None:
         """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
         None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
+        return self._claim_by(
+            self._claim_unless_step_with_event, self._claim_unless_step, task_id, token, worker
+        )
+
+    def _claim_by(
+        self,
+        on_postgres: DriverStatement | None,
+        on_sqlite: Update,
+        task_id: str,
+        token: str,
+        worker: str,
+    ) -> Lease | None:
         params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
-        if not self.db.is_sqlite:
+        if on_postgres is not None:
             with self.db.autocommit() as conn:
-                row = self._claim_unless_step_with_event.first(conn, params)
+                row = on_postgres.first(conn, params)
             return None if row is None else _lease(task_id, token, row)
         with self.db.write() as conn:
             params["p_now"] = self.db.now()
-            row = conn.execute(self._claim_unless_step, params).first()
+            row = conn.execute(on_sqlite, params).first()
             if row is None:
                 return None
             self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
@@ -203,8 +208,7 @@ class Transitions:
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
-        if self.db.is_sqlite:
-            # concurrent finishes share a commit (`Database.grouped`)
+        if self._finish_with_event is None:  # SQLite: concurrent finishes share a commit
             return self.db.grouped(lambda conn: self.finish_in(conn, lease, outcome))
         params = _finish_params(lease, outcome)
         params["p_delay"] = _delay(outcome)
@@ -216,7 +220,7 @@ class Transitions:
         releases the next steps in that transaction); one statement on PostgreSQL too."""
         params = _finish_params(lease, outcome)
         delay = _delay(outcome)
-        if not self.db.is_sqlite:
+        if self._finish_with_event is not None:  # PostgreSQL
             params["p_delay"] = delay
             return self._finish_with_event.first(conn, params) is not None
         now = params["p_now"] = self.db.now()
@@ -286,14 +290,22 @@ def _with_event(cas: Update, type_: Any, from_status: Any, message: Any, data: A
     changed) SELECT … FROM changed`: PostgreSQL runs both writes whatever the query reads."""
     changed = cas.cte("changed")
     logged = _event_cte(changed, type_, from_status, message, data)
-    return select(
-        changed.c.attempt,
-        changed.c.max_attempts,
-        changed.c.backoff_base,
-        changed.c.backoff_cap,
-        changed.c.pipeline_run_id,
-        changed.c.step,
-    ).add_cte(logged)
+    return select(*lease_columns(changed)).add_cte(logged)
+
+
+def lease_columns(changed: CTE) -> list[Any]:
+    """What a claim or finish statement reads back from its `changed` CTE: the lease."""
+    return [
+        changed.c[name]
+        for name in (
+            "attempt",
+            "max_attempts",
+            "backoff_base",
+            "backoff_cap",
+            "pipeline_run_id",
+            "step",
+        )
+    ]
 
 
 def _event_cte(changed: CTE, type_: Any, from_status: Any, message: Any, data: Any) -> CTE:
