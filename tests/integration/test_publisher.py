@@ -112,7 +112,7 @@ def run_probe_worker(
         "PROBE_OUT": str(out),
     }
     argv = [sys.executable, "-m", "celery", "-A", "probe", "worker", "-Q", queue, "-c", "1"]
-    argv += ["-P", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    argv += ["-P", "threads", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     argv += ["-n", f"probe-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "WARNING"]
     log = workdir / "probe.log"
     with log.open("ab") as sink:
@@ -125,7 +125,7 @@ def run_probe_worker(
             time.sleep(0.1)
         return [json.loads(line) for line in lines]
     finally:
-        worker.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGQUIT)  # cold shutdown: what it ran is already recorded
         try:
             worker.wait(20)
         except subprocess.TimeoutExpired:
