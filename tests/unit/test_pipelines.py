@@ -58,10 +58,8 @@ def _run_step(
     hub: PipelineService, task_id: str, result: Any = None, *, fail: bool = False
 ) -> list[TaskRecord]:
     """Claim, start and finish one step task as a worker would; returns what it released."""
-    store = hub.tasks.store
-    lease = store.claim(task_id, "w")
+    lease = hub.store.claim(task_id, "w")  # the worker's claim: the step starts with it
     assert lease is not None, f"task {task_id} not claimable"
-    hub.store.step_started(lease)
     outcome = (
         Outcome(
             TaskStatus.FAILURE,
@@ -121,9 +119,8 @@ def test_a_chain_passes_results_by_name_and_names_its_states(hub: PipelineServic
     )
     first = _task_of(hub, run.id, "first")
     assert hub.tasks.store.get(first).kwargs == {"a": 2, "b": 3}  # type: ignore[union-attr]
-    lease = hub.tasks.store.claim(first, "w")
+    lease = hub.store.claim(first, "w")
     assert lease is not None
-    hub.store.step_started(lease)
     assert (hub.get_run(run.id).status, hub.get_run(run.id).state) == ("running", "adding")
     hub.store.finish_step(lease, Outcome(TaskStatus.SUCCESS, result=5))
     second = _task_of(hub, run.id, "second")
@@ -411,9 +408,8 @@ def test_a_cancel_racing_a_step_finish_waits_instead_of_deadlocking(
     hub = _hub(pg_database, tmp_path)
     _define(hub, DIAMOND)
     run = hub.start("diamond", {"x": 1})
-    lease = hub.tasks.store.claim(_task_of(hub, run.id, "a"), "w")
+    lease = hub.store.claim(_task_of(hub, run.id, "a"), "w")
     assert lease is not None
-    hub.store.step_started(lease)
     finish_in = Transitions.finish_in
 
     def slow_finish_in(self: Transitions, *args: Any) -> bool:

@@ -259,15 +259,6 @@ class PipelineStore:
         assert self._step_claim is not None
         return self.tasks.transitions.claim_with(self._step_claim, task_id, token, worker)
 
-    def step_started(self, lease: Lease) -> None:
-        """queued → running for a step whose task was claimed on its own (`TaskStore.claim`),
-        in a transaction of its own; the step's `started_at` is then this moment."""
-        if lease.pipeline_run_id is None or lease.step is None:
-            return
-        with self.db.write() as conn:
-            self._lock(conn, lease.pipeline_run_id)  # the run before its steps
-            self._start_step(conn, lease, self.db.now())
-
     def _start_step(self, conn: Connection, lease: Lease, now: datetime | Any) -> None:
         """queued → running for the step; the run is `running`, in the step's named state.
         `pipeline_sql.step_claim` does the same on PostgreSQL, in the claim's statement."""
