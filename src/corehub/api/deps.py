@@ -1,4 +1,8 @@
-"""What routes receive: the services the composition root put on `app.state`."""
+"""What routes receive: the services the composition root put on `app.state`.
+
+Coroutines although they only read attributes: FastAPI runs a plain `def` dependency in
+its thread pool, a hop per dependency per request that cost more than the lookup.
+"""
 
 from __future__ import annotations
 
@@ -16,37 +20,37 @@ from corehub.service.pipelines import PipelineService
 from corehub.service.schedules import ScheduleService
 
 
-def get_services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_service(request: Request) -> TaskService:
-    return get_services(request).tasks
+async def get_service(request: Request) -> TaskService:
+    return _services(request).tasks
 
 
-def get_registry(request: Request) -> Registry:
-    return get_service(request).registry
+async def get_registry(request: Request) -> Registry:
+    return _services(request).tasks.registry
 
 
-def get_settings(request: Request) -> Settings:
-    return get_service(request).settings
+async def get_settings(request: Request) -> Settings:
+    return _services(request).tasks.settings
 
 
-def get_pipelines(request: Request) -> PipelineService:
-    return get_services(request).pipelines
+async def get_pipelines(request: Request) -> PipelineService:
+    return _services(request).pipelines
 
 
-def get_schedules(request: Request) -> ScheduleService:
-    return get_services(request).schedules
+async def get_schedules(request: Request) -> ScheduleService:
+    return _services(request).schedules
 
 
-def get_events(request: Request) -> EventService:
-    return get_services(request).events
+async def get_events(request: Request) -> EventService:
+    return _services(request).events
 
 
-def get_flow(request: Request) -> FlowService:
-    return get_services(request).flow
+async def get_flow(request: Request) -> FlowService:
+    return _services(request).flow
 
 
 Service = Annotated[TaskService, Depends(get_service)]

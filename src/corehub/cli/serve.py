@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -104,6 +105,7 @@ def run_worker(
         "--without-mingle",
         *extra_args,
     ]
+    _freeze_startup_heap()
     rt.celery.worker_main(argv)
 
 
@@ -119,6 +121,7 @@ def run_scheduler(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler running (tick %.2fs)", settings.scheduler.tick_seconds)
+    _freeze_startup_heap()
     try:
         scheduler.run()
     finally:
@@ -160,7 +163,17 @@ def _serve_http(
         timeout_graceful_shutdown=2,
         lifespan="off",
     )
+    _freeze_startup_heap()
     _Server(config, on_stop).run()
+
+
+def _freeze_startup_heap() -> None:
+    """Put what start-up built (modules, app, registry: alive as long as the process) out of
+    the garbage collector's reach. Its full passes scanned all of it: with them the API's
+    p99 at 50 clients was 100 ms, without them 30 (bench.submit, `GET /ping`). In a prefork
+    worker it also keeps the parent's memory pages shared with its children."""
+    gc.collect()
+    gc.freeze()
 
 
 def _require_shared_broker(settings: Settings, what: str) -> None:
