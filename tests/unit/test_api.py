@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -418,6 +419,29 @@ def test_idempotency_field_alone_deduplicates(own_client: TestClient, own_rt: Ru
         own_client.post("/tasks/run", json=body),
     )
     assert (first.status_code, again.status_code, count_tasks(own_rt)) == (202, 200, 1)
+
+
+def test_concurrent_submits_share_writes_and_each_gets_its_own_answer(
+    own_client: TestClient, own_rt: Runtime
+) -> None:
+    """Submits that arrive together are written together; a bad one, a repeated key and a
+    reused key with another body answer on their own, and only the good ones are stored."""
+    keyed = {"task_name": "echo_bot.echo", "kwargs": {"text": "k"}, "idempotency_key": "used"}
+    original = own_client.post("/tasks/run", json=keyed)
+    bodies: list[dict[str, Any]] = [
+        *({"task_name": "echo_bot.echo", "kwargs": {"text": str(i)}} for i in range(30)),
+        {"task_name": "echo_bot.nope"},
+        keyed,
+        {**keyed, "kwargs": {"text": "other"}},
+        {**keyed, "idempotency_key": "new"},
+    ]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: own_client.post("/tasks/run", json=b), bodies))
+    assert [a.status_code for a in answers] == [202] * 30 + [404, 200, 409, 202]
+    assert answers[31].json()["task_id"] == original.json()["task_id"]
+    stored = [own_rt.store.get(a.json()["task_id"]) for a in answers[:30]]
+    assert {r.kwargs["text"] for r in stored if r is not None} == {str(i) for i in range(30)}
+    assert count_tasks(own_rt) == 32
 
 
 def test_a_submit_stores_its_chosen_backoff(own_client: TestClient, own_rt: Runtime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -135,3 +136,109 @@ def test_a_forked_child_does_not_wait_for_a_writer_of_its_parent() -> None:
     group._busy = True  # as if a parent's thread was mid-batch at the fork
     group._pid = -1  # and this is the child
     assert group.submit(7) == 7
+
+
+def test_coroutines_arriving_during_a_write_share_the_next_one_and_one_thread() -> None:
+    writer = SlowWriter()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+    writing_threads: set[int] = set()
+
+    def traced(items: Sequence[int]) -> list[int | BaseException]:
+        writing_threads.add(threading.get_ident())
+        return writer(items)
+
+    group._write = traced
+
+    async def scenario() -> tuple[int, dict[int, int]]:
+        first = asyncio.ensure_future(group.submit_async(0))
+        while not writer.first_started.is_set():
+            await asyncio.sleep(0.005)
+        rest = {i: asyncio.ensure_future(group.submit_async(i)) for i in (2, 4, 6, 8, 10)}
+        await asyncio.sleep(0.05)  # all five are queued behind the first write
+        assert len(group._waiting) == 5
+        writer.release.set()
+        return await first, {i: await f for i, f in rest.items()}
+
+    first, rest = asyncio.run(scenario())
+    assert (first, rest) == (0, {i: i * 10 for i in (2, 4, 6, 8, 10)})
+    assert writer.batches == [[0], [2, 4, 6, 8, 10]]
+    assert len(writing_threads) == 1  # the first caller's thread wrote both batches
+    assert threading.get_ident() not in writing_threads  # never the event loop's
+
+
+def test_a_coroutine_gets_its_own_error_and_the_others_their_results() -> None:
+    writer = SlowWriter()
+    writer.release.set()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+
+    async def scenario() -> list[int | BaseException]:
+        calls = [group.submit_async(i) for i in range(6)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert [o if isinstance(o, int) else str(o) for o in outcomes] == [
+        0,
+        "odd 1",
+        20,
+        "odd 3",
+        40,
+        "odd 5",
+    ]
+
+
+def test_a_cancelled_coroutine_is_still_written_and_the_group_keeps_going() -> None:
+    writer = SlowWriter()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+
+    async def scenario() -> int:
+        first = asyncio.ensure_future(group.submit_async(0))
+        while not writer.first_started.is_set():
+            await asyncio.sleep(0.005)
+        queued = asyncio.ensure_future(group.submit_async(2))
+        await asyncio.sleep(0.02)
+        queued.cancel()  # the client went away while its item waited
+        writer.release.set()
+        await first
+        return await group.submit_async(4)
+
+    assert asyncio.run(scenario()) == 40
+    assert writer.batches[0] == [0]
+    assert sorted(i for batch in writer.batches[1:] for i in batch) == [2, 4]
+
+
+def test_a_thread_hands_the_writer_role_to_a_waiting_coroutine() -> None:
+    writer = SlowWriter()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        thread_caller = loop.run_in_executor(None, group.submit, 0)  # the writer
+        while not writer.first_started.is_set():
+            await asyncio.sleep(0.005)
+        waiting = asyncio.ensure_future(group.submit_async(2))
+        await asyncio.sleep(0.02)
+        writer.release.set()
+        assert await thread_caller == 0  # it returns after its own item, handing the role on
+        return await waiting
+
+    assert asyncio.run(scenario()) == 20
+    assert writer.batches == [[0], [2]]
+
+
+def test_many_coroutines_and_threads_together_all_get_their_own_result() -> None:
+    def echo(items: Sequence[int]) -> list[int | BaseException]:
+        time.sleep(0.001)
+        return [i * 2 for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(echo, max_batch=7)
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(8) as pool:
+            threads = [loop.run_in_executor(pool, group.submit, i) for i in range(0, 400, 2)]
+            coros = [group.submit_async(i) for i in range(1, 400, 2)]
+            return list(await asyncio.gather(*threads)), list(await asyncio.gather(*coros))
+
+    by_threads, by_coroutines = asyncio.run(scenario())
+    assert by_threads == [i * 2 for i in range(0, 400, 2)]
+    assert by_coroutines == [i * 2 for i in range(1, 400, 2)]

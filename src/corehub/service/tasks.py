@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from corehub import jsoncodec
 from corehub.config import Settings
@@ -94,7 +94,7 @@ class TaskService:
         self.settings = settings
         self.flow = FlowPolicy(settings, registry)
         # Concurrent single submits share a transaction and a publish.
-        self._group: GroupCommit[NewTask, TaskRecord] = GroupCommit(self._store_and_publish_each)
+        self._group: GroupCommit[SubmitRequest, Accepted] = GroupCommit(self._accept_each)
 
     def prepare(self, req: SubmitRequest, *, flow: bool = True) -> NewTask:
         """Check a request against the registry; nothing is stored if this raises. With
@@ -164,14 +164,42 @@ class TaskService:
     def accept(self, req: SubmitRequest) -> Accepted:
         """Submit once per idempotency key: the same key and request again gives the original
         task (created=False); the same key with another request is a `Conflict`."""
-        new = self.prepare(req)
-        if req.idempotency_key is None:
-            return Accepted(self._group.submit(new), created=True)
+        return self._group.submit(req)
+
+    async def accept_async(self, req: SubmitRequest) -> Accepted:
+        """`accept` for the API's event loop: it waits for the shared write without a thread."""
+        return await self._group.submit_async(req)
+
+    def _accept_each(self, reqs: Sequence[SubmitRequest]) -> list[Accepted | Exception]:
+        """Concurrent single submits (the group commit's batch): each checked on its own, the
+        keyless ones stored in one transaction and published together."""
+        outcomes: list[Accepted | Exception | None] = [None] * len(reqs)
+        keyless: list[tuple[int, NewTask]] = []
+        for i, req in enumerate(reqs):
+            try:
+                new = self.prepare(req)
+                if req.idempotency_key is None:
+                    keyless.append((i, new))
+                else:
+                    outcomes[i] = self._accept_keyed(req, new)
+            except Exception as exc:  # the caller's own error, raised to it alone
+                outcomes[i] = exc
+        if keyless:
+            records: Sequence[TaskRecord | Exception]
+            try:
+                records = self._store_and_publish([new for _, new in keyless])
+            except Exception as exc:  # only theirs: the keyed ones were committed on their own
+                records = [exc] * len(keyless)
+            for (i, _), record in zip(keyless, records, strict=True):
+                outcomes[i] = record if isinstance(record, Exception) else Accepted(record, True)
+        return cast(list[Accepted | Exception], outcomes)  # every index was set
+
+    def _accept_keyed(self, req: SubmitRequest, new: NewTask) -> Accepted:
         existing = self._same_request(req, new)
         if existing is not None:
             return Accepted(existing, created=False)
         try:
-            return Accepted(self._group.submit(new), created=True)
+            return Accepted(self._store_and_publish([new])[0], created=True)
         except Conflict:
             existing = self._same_request(req, new)  # a concurrent submit won the race
             if existing is None:
@@ -194,24 +222,6 @@ class TaskService:
         records = self.store.create(new)
         publish_committed(self.store, self.publisher, records, defer_mark=True)
         return records
-
-    def _store_and_publish_each(self, new: Sequence[NewTask]) -> list[TaskRecord | Exception]:
-        """Concurrent single submits (the group commit's batch): one transaction for all,
-        and if a key conflicts, each on its own so only that one gets the `Conflict`."""
-        outcomes: list[TaskRecord | Exception]
-        try:
-            outcomes = list(self.store.create(new))
-        except Conflict:
-            outcomes = [self._create_one(task) for task in new]
-        records = [o for o in outcomes if isinstance(o, TaskRecord)]
-        publish_committed(self.store, self.publisher, records, defer_mark=True)
-        return outcomes
-
-    def _create_one(self, task: NewTask) -> TaskRecord | Exception:
-        try:
-            return self.store.create([task])[0]
-        except Conflict as exc:
-            return exc
 
     def replay(self, task_id: str, *, kwargs: dict[str, Any] | None = None) -> TaskRecord:
         """Run a dead, failed or cancelled task again as a new task linked to it."""

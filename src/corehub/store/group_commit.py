@@ -7,11 +7,14 @@ write goes at once (no timer, no added latency). Used for concurrent single subm
 transaction and one publish) and for SQLite's transitions (`Database.grouped`).
 
 Leader and followers: the caller that finds no writer becomes the writer; when its own item
-is done it hands the role to the oldest waiting caller and returns.
+is done it hands the role to the oldest waiting caller and returns. A coroutine
+(`submit_async`, the API's event loop) waits on its loop, not in a thread; when it is to
+write, the loop's executor writes for it: a thread hop per batch, not per item.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -26,10 +29,28 @@ Result = TypeVar("Result")
 class _Slot(Generic[Item, Result]):
     item: Item
     done: threading.Event = field(default_factory=threading.Event)
+    future: asyncio.Future[None] | None = None  # a coroutine's, woken on its event loop
     lead: bool = False
     written: bool = False
     result: Result | None = None
     error: BaseException | None = None
+
+    def wake(self) -> None:
+        """Tell the caller its item is written."""
+        if self.future is None:
+            self.done.set()
+        else:
+            self.future.get_loop().call_soon_threadsafe(_resolve, self.future)
+
+    def outcome(self) -> Result:
+        if self.error is not None:
+            raise self.error
+        return cast(Result, self.result)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -53,19 +74,32 @@ class GroupCommit(Generic[Item, Result]):
     def submit(self, item: Item) -> Result:
         """Write `item` with whatever else is waiting; its result, or its own error."""
         slot: _Slot[Item, Result] = _Slot(item)
+        self._enqueue(slot)
+        if not slot.lead:
+            slot.done.wait()  # written by the writer, or made the writer
+        if not slot.written:
+            self._lead(slot)
+        return slot.outcome()
+
+    async def submit_async(self, item: Item) -> Result:
+        """`submit` for a coroutine: it waits on its event loop, and whoever writes for it runs
+        in the loop's executor. A cancelled caller's item is still written."""
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        slot: _Slot[Item, Result] = _Slot(item, future=written)
+        self._enqueue(slot)
+        if slot.lead:
+            loop.run_in_executor(None, self._lead, slot)
+        await written
+        return slot.outcome()
+
+    def _enqueue(self, slot: _Slot[Item, Result]) -> None:
         if self._pid != os.getpid():
             self._reset()
         with self._lock:
             self._waiting.append(slot)
             slot.lead = not self._busy
             self._busy = True
-        if not slot.lead:
-            slot.done.wait()  # written by the writer, or made the writer
-        if not slot.written:
-            self._lead(slot)
-        if slot.error is not None:
-            raise slot.error
-        return cast(Result, slot.result)
 
     def _lead(self, mine: _Slot[Item, Result]) -> None:
         """Write batches until this caller's item is written, then pass the role on."""
@@ -80,7 +114,11 @@ class GroupCommit(Generic[Item, Result]):
                 return
             heir = self._waiting[0]
             heir.lead = True
-        heir.done.set()
+        if heir.future is None:
+            heir.done.set()
+        else:  # a coroutine's writing runs in its loop's executor, cancelled or not
+            loop = heir.future.get_loop()
+            loop.call_soon_threadsafe(loop.run_in_executor, None, self._lead, heir)
 
     def _write_batch(self, batch: list[_Slot[Item, Result]]) -> None:
         try:
@@ -93,4 +131,4 @@ class GroupCommit(Generic[Item, Result]):
             else:
                 slot.result = outcome
             slot.written = True
-            slot.done.set()
+            slot.wake()

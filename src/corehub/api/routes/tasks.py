@@ -43,7 +43,7 @@ def _submit_request(body: RunTaskRequest) -> SubmitRequest:
 
 
 @router.post("/tasks/run", status_code=202, responses={200: {"model": TaskView}})
-def run_task(
+async def run_task(
     body: RunTaskRequest,
     service: Service,
     response: Response,
@@ -58,7 +58,7 @@ def run_task(
         raise InvalidInput("the Idempotency-Key header and the idempotency_key field differ")
     if idempotency_key:
         body = body.model_copy(update={"idempotency_key": idempotency_key})
-    accepted = service.accept(_submit_request(body))
+    accepted = await service.accept_async(_submit_request(body))
     if not accepted.created:
         response.status_code = 200
     return task_view(accepted.record)
