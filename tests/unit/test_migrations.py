@@ -39,3 +39,6 @@ def test_task_indexes_after_migrating_are_exactly_the_models(db: Database) -> No
     assert "'started'" in present["ix_tasks_started_heartbeat"]
     assert "'scheduled'" in present["ix_tasks_waiting"]
     assert "published_at IS NULL" in present["ix_tasks_unpublished"]
+    assert "'retrying'" in present["ix_tasks_unfinished"]
+    assert "'dead'" in present["ix_tasks_unsuccessful"]
+    assert "ix_tasks_status_created" not in present  # each transition paid for it

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from corehub.config import Settings
 from corehub.errors import Conflict, InvalidInput
@@ -388,6 +389,42 @@ def test_list_filters_by_several_statuses(store: TaskStore) -> None:
     _one(store)
     flt = TaskFilter(statuses=(S.STARTED, S.SUCCESS))
     assert {r.id for r in store.list_tasks(flt, limit=10).items} == {started.id, done.id}
+
+
+@pytest.mark.parametrize(
+    ("statuses", "index"),
+    [
+        ((S.QUEUED,), "ix_tasks_unfinished"),
+        ((S.STARTED, S.RETRYING), "ix_tasks_unfinished"),
+        ((S.DEAD,), "ix_tasks_unsuccessful"),
+        ((S.FAILURE, S.CANCELLED), "ix_tasks_unsuccessful"),
+    ],
+)
+def test_a_listing_by_status_reads_its_partial_index(
+    store: TaskStore, statuses: tuple[TaskStatus, ...], index: str
+) -> None:
+    """A listing of dead tasks must not walk every success: the query states the partial
+    index's predicate, so the planner can use it (table scans off to ask it)."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        if sql.lstrip().upper().startswith("SELECT"):
+            captured.append((sql, params))
+
+    engine = store.db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        store.list_tasks(TaskFilter(statuses=statuses), limit=10)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    sql, params = captured[-1]
+    with store.db.read() as conn:
+        if store.db.is_sqlite:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = conn.exec_driver_sql(f"EXPLAIN {sql}", params).all()
+    assert index in " ".join(str(cell) for row in plan for cell in row)
 
 
 def test_list_filters_by_name(store: TaskStore) -> None:

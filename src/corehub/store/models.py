@@ -81,7 +81,6 @@ class Task(Base):
 
     __table_args__ = (
         Index("ix_tasks_created", "created_at", "id"),
-        Index("ix_tasks_status_created", "status", "created_at"),
         Index("ix_tasks_name_created", "name", "created_at"),
     )
 
@@ -130,6 +129,12 @@ def status_is(*states: TaskStatus) -> ColumnElement[bool]:
 WAITING_ROWS = status_is(TaskStatus.SCHEDULED, TaskStatus.RETRYING)
 STARTED_ROWS = status_is(TaskStatus.STARTED)
 UNPUBLISHED_ROWS = and_(status_is(TaskStatus.QUEUED), tasks_table.c.published_at.is_(None))
+# Listings by status, newest first: the rows still to run, and those that ended without
+# success. A listing of successes walks ix_tasks_created, as most rows are successes.
+UNFINISHED = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.STARTED, TaskStatus.RETRYING)
+UNSUCCESSFUL = (TaskStatus.FAILURE, TaskStatus.DEAD, TaskStatus.CANCELLED)
+UNFINISHED_ROWS = status_is(*UNFINISHED)
+UNSUCCESSFUL_ROWS = status_is(*UNSUCCESSFUL)
 
 
 def _partial(name: str, where: ColumnElement[bool], *columns: Any) -> Index:
@@ -139,6 +144,8 @@ def _partial(name: str, where: ColumnElement[bool], *columns: Any) -> Index:
 _partial("ix_tasks_waiting", WAITING_ROWS, tasks_table.c.gated, tasks_table.c.run_at)
 _partial("ix_tasks_started_heartbeat", STARTED_ROWS, tasks_table.c.heartbeat_at)
 _partial("ix_tasks_unpublished", UNPUBLISHED_ROWS, tasks_table.c.created_at)
+_partial("ix_tasks_unfinished", UNFINISHED_ROWS, tasks_table.c.created_at, tasks_table.c.id)
+_partial("ix_tasks_unsuccessful", UNSUCCESSFUL_ROWS, tasks_table.c.created_at, tasks_table.c.id)
 _partial(
     "ix_tasks_concurrency",
     tasks_table.c.concurrency_key.is_not(None),
