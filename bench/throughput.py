@@ -40,7 +40,7 @@ from tests.integration.hubs import Hub, HubProcess, embedded_hub, split_hub
 from bench import raw_celery
 from bench.stats import markdown, save
 from corehub.client import Client
-from corehub.schemas import TERMINAL_STATUSES, RunTaskRequest
+from corehub.schemas import RunTaskRequest
 
 MODES = ("embedded", "sqlite+redis", "postgres+redis", "postgres+rabbitmq")
 REPO = Path(__file__).resolve().parent.parent
@@ -105,9 +105,19 @@ def wait_count(read: Callable[[], int], target: int, what: str, logs: Callable[[
 
 
 class TaskCounter:
-    """Terminal tasks of one name in the hub's database, counted directly in SQL."""
+    """Tasks of one name in the hub's database, counted directly in SQL.
+
+    The poll counts the tasks still to run, through the partial index that holds only them
+    (its predicate stated verbatim): its cost falls to nothing as the batch finishes. A
+    count of every row of the name grew with the table and, polled 20 times a second, took
+    CPU from the hub that the raw side's Redis counter does not take from Celery.
+    """
 
     QUERY = sa.text("SELECT status, count(*) FROM tasks WHERE name = :name GROUP BY status")
+    UNFINISHED = sa.text(
+        "SELECT count(*) FROM tasks WHERE name = :name"
+        " AND status IN ('scheduled', 'queued', 'started', 'retrying')"
+    )
 
     def __init__(self, db_url: str) -> None:
         url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -122,8 +132,9 @@ class TaskCounter:
                 return {}
             raise
 
-    def terminal(self, name: str) -> int:
-        return sum(n for s, n in self.statuses(name).items() if s in TERMINAL_STATUSES)
+    def unfinished(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(self.UNFINISHED, {"name": name}).scalar_one())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -132,14 +143,15 @@ class TaskCounter:
 def corehub_run(hub: Hub, counter: TaskCounter, work: Workload) -> float:
     """Seconds from the first bulk submit until the batch is terminal in the database."""
     before = counter.statuses(work.task)
-    done_before = sum(n for s, n in before.items() if s in TERMINAL_STATUSES)
     request = RunTaskRequest(task_name=work.task, kwargs=work.kwargs)
     with Client(hub.url, timeout=60) as client:
         start = time.perf_counter()
         for offset in range(0, work.count, CHUNK):
             client.run_many([request] * min(CHUNK, work.count - offset))
+        # Every submit has committed, and earlier batches are finished: what is left to run
+        # is this batch's.
         end = wait_count(
-            lambda: counter.terminal(work.task) - done_before,
+            lambda: work.count - counter.unfinished(work.task),
             work.count,
             f"corehub {hub.mode} {work.measure}",
             hub.logs,
