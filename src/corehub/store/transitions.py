@@ -67,7 +67,9 @@ class Transitions:
     def __init__(self, db: Database) -> None:
         self.db = db
         sqlite = db.is_sqlite
-        now: Any = bindparam("p_now") if sqlite else func.statement_timestamp()
+        now: Any = (
+            bindparam("p_now", type_=t.c.updated_at.type) if sqlite else func.statement_timestamp()
+        )
         # A retry's due time on the database's clock (SQLite's clock is this host's).
         run_at: Any = (
             bindparam("p_run_at", type_=t.c.run_at.type)
@@ -117,7 +119,19 @@ class Transitions:
         self._claim_with_event: DriverStatement | None = None
         self._claim_unless_step_with_event: DriverStatement | None = None
         self._finish_with_event: DriverStatement | None = None
-        if not sqlite:
+        # SQLite's: the statements themselves on the driver, and the event as a second one.
+        self._sqlite_claim: DriverStatement | None = None
+        self._sqlite_claim_unless_step: DriverStatement | None = None
+        self._sqlite_finish: DriverStatement | None = None
+        self._sqlite_event: DriverStatement | None = None
+        if sqlite:
+            self._sqlite_claim = self.driver(self._claim)
+            self._sqlite_claim_unless_step = self.driver(self._claim_unless_step)
+            self._sqlite_finish = self.driver(self._finish)
+            self._sqlite_event = self.driver(
+                insert(ev).values({c: bindparam(c, type_=ev.c[c].type) for c in EVENT_COLUMNS})
+            )
+        else:
             self._claim_with_event = self.driver(
                 _with_event(self._claim, literal("started"), literal(S.QUEUED.value), None, None)
             )
@@ -142,19 +156,23 @@ class Transitions:
 
     def claim(self, task_id: str, token: str, worker: str) -> Lease | None:
         """queued → started; the attempt's lease, or None if the task was not queued."""
-        return self._claim_by(self._claim_with_event, self._claim, task_id, token, worker)
+        return self._claim_by(self._claim_with_event, self._sqlite_claim, task_id, token, worker)
 
     def claim_unless_step(self, task_id: str, token: str, worker: str) -> Lease | None:
         """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
         None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
         return self._claim_by(
-            self._claim_unless_step_with_event, self._claim_unless_step, task_id, token, worker
+            self._claim_unless_step_with_event,
+            self._sqlite_claim_unless_step,
+            task_id,
+            token,
+            worker,
         )
 
     def _claim_by(
         self,
         on_postgres: DriverStatement | None,
-        on_sqlite: Update,
+        on_sqlite: DriverStatement | None,
         task_id: str,
         token: str,
         worker: str,
@@ -164,9 +182,10 @@ class Transitions:
             with self.db.autocommit() as conn:
                 row = on_postgres.first(conn, params)
             return None if row is None else _lease(task_id, token, row)
+        assert on_sqlite is not None
         with self.db.write() as conn:
             params["p_now"] = self.db.now()
-            row = conn.execute(on_sqlite, params).first()
+            row = on_sqlite.first(conn, params)
             if row is None:
                 return None
             self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
@@ -178,17 +197,19 @@ class Transitions:
         """`claim` inside the caller's transaction; the lease and the claim's time (the
         attempt's `started_at`), which a pipeline step's start is stamped with too."""
         params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
-        if self.db.is_sqlite:
+        if self._sqlite_claim is not None:
             params["p_now"] = self.db.now()
-        row = conn.execute(self._claim, params).first()
+            row = self._sqlite_claim.first(conn, params)
+        else:
+            row = conn.execute(self._claim, params).first()
         if row is None:
             return None
         self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
         return _lease(task_id, token, row), row.updated_at
 
     def driver(self, statement: Any) -> DriverStatement:
-        """PostgreSQL: `statement` compiled once and run on the driver (see DriverStatement);
-        JSON parameters are the result and the event's data."""
+        """`statement` compiled once and run on the driver (see DriverStatement); JSON
+        parameters are the result and the event's data."""
         return DriverStatement(statement, self.db.engine.dialect, ("p_result", "p_data"))
 
     def claim_with(self, statement: Any, task_id: str, token: str, worker: str) -> Lease | None:
@@ -223,9 +244,10 @@ class Transitions:
         if self._finish_with_event is not None:  # PostgreSQL
             params["p_delay"] = delay
             return self._finish_with_event.first(conn, params) is not None
+        assert self._sqlite_finish is not None
         now = params["p_now"] = self.db.now()
         params["p_run_at"] = now + delay if delay is not None else None
-        row = conn.execute(self._finish, params).first()
+        row = self._sqlite_finish.first(conn, params)
         if row is None:
             return False
         self._append(
@@ -250,7 +272,11 @@ class Transitions:
         data: dict[str, Any] | None,
     ) -> None:
         event = event_row(row.id, type_, from_status, to_status, row.attempt, message, data)
-        conn.execute(self._event, {**event, "created_at": row.updated_at})
+        event["created_at"] = row.updated_at
+        if self._sqlite_event is not None:
+            self._sqlite_event.first(conn, event)
+        else:
+            conn.execute(self._event, event)
 
 
 def _finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
