@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -122,7 +123,11 @@ class Database:
             # failing when a read transaction would have to upgrade.
             write = conn.get_execution_options().get("corehub_write", False)
             raw: Any = conn.connection.driver_connection
-            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+            try:
+                raw.execute(begin)
+            except sqlite3.Error as exc:  # "database is locked": wrapped like any statement's
+                raise DBAPIError.instance(begin, (), exc, sqlite3.Error) from exc
 
         return engine
 
