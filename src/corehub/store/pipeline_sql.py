@@ -171,7 +171,8 @@ def _step_start_ctes(changed: CTE) -> tuple[CTE, CTE]:
         update(r)
         .where(
             r.c.id == select(started.c.run_id).scalar_subquery(),
-            r.c.status.in_([RS.RECEIVED, RS.RUNNING]),
+            # Literal states (no expanding parameter), so the claim compiles once.
+            r.c.status.in_([literal(RS.RECEIVED.value), literal(RS.RUNNING.value)]),
         )
         .values(
             status=RS.RUNNING,

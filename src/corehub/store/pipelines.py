@@ -219,7 +219,9 @@ class PipelineStore:
         self.tasks = tasks
         self.db: Database = tasks.db
         self.gate = gate
-        self._step_claim = None if self.db.is_sqlite else step_claim(tasks.transitions)
+        self._step_claim = (
+            None if self.db.is_sqlite else tasks.transitions.driver(step_claim(tasks.transitions))
+        )
 
     # -- starting --------------------------------------------------------------------------
 

@@ -212,12 +212,14 @@ class Transitions:
         parameters are the result and the event's data."""
         return DriverStatement(statement, self.db.engine.dialect, ("p_result", "p_data"))
 
-    def claim_with(self, statement: Any, task_id: str, token: str, worker: str) -> Lease | None:
+    def claim_with(
+        self, statement: DriverStatement, task_id: str, token: str, worker: str
+    ) -> Lease | None:
         """PostgreSQL: run a claim statement (one built on `claim_ctes`, returning the lease's
         columns) in one autocommit round trip."""
         params = {"p_id": task_id, "p_token": token, "p_worker": worker}
         with self.db.autocommit() as conn:
-            row = conn.execute(statement, params).first()
+            row = statement.first(conn, params)
         return None if row is None else _lease(task_id, token, row)
 
     def claim_ctes(self, *where: ColumnElement[bool]) -> tuple[CTE, CTE]:
