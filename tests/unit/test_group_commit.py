@@ -242,3 +242,22 @@ def test_many_coroutines_and_threads_together_all_get_their_own_result() -> None
     by_threads, by_coroutines = asyncio.run(scenario())
     assert by_threads == [i * 2 for i in range(0, 400, 2)]
     assert by_coroutines == [i * 2 for i in range(1, 400, 2)]
+
+
+def test_a_coroutine_whose_event_loop_closed_is_still_written_and_nothing_stalls() -> None:
+    writer = SlowWriter()
+    group: GroupCommit[int, int] = GroupCommit(writer)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(group.submit, 0)  # a thread writes, slowly
+        assert writer.first_started.wait(5)
+
+        async def leave_an_item_behind() -> None:
+            orphan = asyncio.ensure_future(group.submit_async(2))
+            await asyncio.sleep(0.02)  # queued behind the write; then the loop closes
+            assert not orphan.done()
+
+        asyncio.run(leave_an_item_behind())
+        writer.release.set()  # the writer hands its role to a coroutine whose loop is gone
+        assert first.result(5) == 0
+    assert group.submit(4) == 40  # not stuck behind the orphaned item
+    assert sorted(i for batch in writer.batches for i in batch) == [0, 2, 4]

@@ -15,6 +15,7 @@ write, the loop's executor writes for it: a thread hop per batch, not per item.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -39,7 +40,8 @@ class _Slot(Generic[Item, Result]):
         """Tell the caller its item is written."""
         if self.future is None:
             self.done.set()
-        else:
+            return
+        with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
             self.future.get_loop().call_soon_threadsafe(_resolve, self.future)
 
     def outcome(self) -> Result:
@@ -89,9 +91,18 @@ class GroupCommit(Generic[Item, Result]):
         slot: _Slot[Item, Result] = _Slot(item, future=written)
         self._enqueue(slot)
         if slot.lead:
-            loop.run_in_executor(None, self._lead, slot)
+            self._lead_for_coroutine(slot)
         await written
         return slot.outcome()
+
+    def _lead_for_coroutine(self, slot: _Slot[Item, Result]) -> None:
+        """Write for a coroutine in its loop's executor or, when that is shut down (the loop
+        is closing), in a thread of its own: its item is written all the same."""
+        assert slot.future is not None
+        try:
+            slot.future.get_loop().run_in_executor(None, self._lead, slot)
+        except RuntimeError:
+            threading.Thread(target=self._lead, args=(slot,), daemon=True).start()
 
     def _enqueue(self, slot: _Slot[Item, Result]) -> None:
         if self._pid != os.getpid():
@@ -116,9 +127,11 @@ class GroupCommit(Generic[Item, Result]):
             heir.lead = True
         if heir.future is None:
             heir.done.set()
-        else:  # a coroutine's writing runs in its loop's executor, cancelled or not
-            loop = heir.future.get_loop()
-            loop.call_soon_threadsafe(loop.run_in_executor, None, self._lead, heir)
+            return
+        try:  # a coroutine's writing starts on its loop, cancelled or not
+            heir.future.get_loop().call_soon_threadsafe(self._lead_for_coroutine, heir)
+        except RuntimeError:  # that loop is closed
+            threading.Thread(target=self._lead, args=(heir,), daemon=True).start()
 
     def _write_batch(self, batch: list[_Slot[Item, Result]]) -> None:
         try:
