@@ -3,6 +3,7 @@ bench/results/ (ignored by git). Numbers are printed, never asserted.
 
     python -m bench.run                 # the full sizes of the issue (about 15 minutes here)
     python -m bench.run --scale 0.01    # a tiny run (what CI's smoke test does)
+    python -m bench.run --repeat 3      # throughput as the median of three runs each
 
 Sections: end-to-end throughput beside raw Celery on the same broker, pool and concurrency
 (bench.throughput); submit path under 1/10/50 clients, bulk submit and round trip
@@ -51,11 +52,12 @@ def _flow_rows(url: str, mode: str, scale: float) -> list[dict[str, Any]]:
     ]
 
 
-def run(scale: float, modes: tuple[str, ...]) -> list[dict[str, Any]]:
+def run(scale: float, modes: tuple[str, ...], repeat: int = 1) -> list[dict[str, Any]]:
     rows = throughput.measure(
         noop=max(20, round(20_000 * scale)),
         sleepy=max(10, round(5_000 * scale)),
         modes=modes,
+        repeat=repeat,
     )
     for mode in HUB_MODES:
         if mode not in modes:
@@ -81,14 +83,24 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join(throughput.MODES), help="comma-separated modes to run"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="throughput runs per workload, its rows holding the medians; each one more adds "
+        "the throughput section's time again (about 5 minutes here)",
+    )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     modes = tuple(m for m in args.modes.split(",") if m)
-    rows = run(args.scale, modes)
+    rows = run(args.scale, modes, args.repeat)
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 2)
     print(markdown(rows, COLUMNS))
-    path = save("suite", {"scale": args.scale, "platform": platform.platform(), "rows": rows})
+    params = {"scale": args.scale, "repeat": args.repeat, "platform": platform.platform()}
+    path = save("suite", {**params, "rows": rows})
     chart = draw(rows, RESULTS / path.name.replace(".json", ".png"))
     print(f"results: {path}\nchart: {chart}")
 

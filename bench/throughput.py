@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -325,9 +326,16 @@ def running(mode: Mode) -> Iterator[TaskCounter]:
 
 
 def measure(
-    noop: int = 20_000, sleepy: int = 5_000, modes: Sequence[str] = MODES
+    noop: int = 20_000, sleepy: int = 5_000, modes: Sequence[str] = MODES, repeat: int = 1
 ) -> list[dict[str, Any]]:
-    """Rows of corehub tasks/s beside raw Celery's, per mode and workload."""
+    """Rows of corehub tasks/s beside raw Celery's, per mode and workload.
+
+    With `repeat` > 1 each workload runs that many times, raw and corehub alternating; a row
+    holds the medians, and the ratio is the median of each repetition's own ratio (a pair
+    run back to back shares the machine's drift), with the lowest and highest beside it.
+    """
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ValueError(f"unknown modes {unknown} (choose from {', '.join(MODES)})")
@@ -342,27 +350,37 @@ def measure(
             setup = build_mode(mode, servers, root / mode.replace("+", "-"))
             with running(setup) as counter:
                 for work in workloads(noop, sleepy):
-                    raw_s = raw_embedded_run(work) if setup.raw is None else setup.raw.run(work)
-                    core_s = corehub_run(setup.hub, counter, work)
-                    value, baseline = work.count / core_s, work.count / raw_s
-                    rows.append(
-                        {
-                            "section": "throughput",
-                            "mode": mode,
-                            "measure": work.measure,
-                            "value": round(value, 1),
-                            "unit": "tasks/s",
-                            "baseline": round(baseline, 1),
-                            "ratio": round(value / baseline, 3),
-                            "corehub_s": round(core_s, 3),
-                            "raw_s": round(raw_s, 3),
-                        }
-                    )
+                    pairs = []
+                    for _ in range(repeat):
+                        raw_s = raw_embedded_run(work) if setup.raw is None else setup.raw.run(work)
+                        pairs.append((raw_s, corehub_run(setup.hub, counter, work)))
+                    rows.append(_row(mode, work, pairs))
                     print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         servers.stop()
         shutil.rmtree(root, ignore_errors=True)
     return rows
+
+
+def _row(mode: str, work: Workload, pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """One workload's row from its (raw seconds, corehub seconds) repetitions."""
+    raw = [work.count / raw_s for raw_s, _ in pairs]
+    core = [work.count / core_s for _, core_s in pairs]
+    ratios = [c / r for r, c in zip(raw, core, strict=True)]
+    row: dict[str, Any] = {
+        "section": "throughput",
+        "mode": mode,
+        "measure": work.measure,
+        "value": round(statistics.median(core), 1),
+        "unit": "tasks/s",
+        "baseline": round(statistics.median(raw), 1),
+        "ratio": round(statistics.median(ratios), 3),
+        "corehub_s": [round(core_s, 3) for _, core_s in pairs],
+        "raw_s": [round(raw_s, 3) for raw_s, _ in pairs],
+    }
+    if len(pairs) > 1:
+        row["ratio_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    return row
 
 
 def main() -> None:
@@ -372,11 +390,17 @@ def main() -> None:
     parser.add_argument("--noop", type=int, default=20_000, help="no-op tasks per mode")
     parser.add_argument("--sleepy", type=int, default=5_000, help="1 ms sleep tasks per mode")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per workload; rows hold the medians"
+    )
     args = parser.parse_args()
-    rows = measure(args.noop, args.sleepy, args.modes)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    rows = measure(args.noop, args.sleepy, args.modes, args.repeat)
     columns = ["mode", "measure", "value", "unit", "baseline", "ratio"]
     print(markdown(rows, columns))
     params = {"noop": args.noop, "sleepy": args.sleepy, "modes": args.modes}
+    params["repeat"] = args.repeat
     print(f"results: {save('throughput', {**params, 'rows': rows})}")
 
 

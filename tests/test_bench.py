@@ -59,3 +59,16 @@ def test_the_whole_suite_runs_at_a_tiny_scale_and_writes_its_files() -> None:
     assert modes == {"embedded", "sqlite+redis", "postgres+redis", "postgres+rabbitmq"}
     written = dict(line.split(": ", 1) for line in lines if line.startswith(("results:", "chart:")))
     assert Path(written["results"]).stat().st_size > 0 and Path(written["chart"]).stat().st_size > 0
+
+
+def test_repeated_throughput_rows_hold_medians_and_the_spread_of_paired_ratios() -> None:
+    from bench.throughput import Workload, _row
+
+    work = Workload("noop x100", "core.noop", 100, {})
+    # (raw seconds, corehub seconds): raw 100, 50, 200 tasks/s; corehub 50, 50, 50 tasks/s
+    row = _row("embedded", work, [(1.0, 2.0), (2.0, 2.0), (0.5, 2.0)])
+    assert (row["value"], row["baseline"]) == (50.0, 100.0)
+    assert row["ratio"] == 0.5  # the median of 0.5, 1.0 and 0.25: each pair's own ratio
+    assert row["ratio_range"] == [0.25, 1.0]
+    assert (row["raw_s"], row["corehub_s"]) == ([1.0, 2.0, 0.5], [2.0, 2.0, 2.0])
+    assert "ratio_range" not in _row("embedded", work, [(1.0, 2.0)])
