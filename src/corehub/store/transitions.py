@@ -2,11 +2,13 @@
 
 Each is one compare-and-set plus its event. On PostgreSQL that is a single statement (a
 data-modifying CTE, autocommit): one round trip per transition. SQLite has no such CTE, so
-there it is the same pair in one short transaction. Statements are constructed once and only
-their parameters change, which keeps SQLAlchemy's per-call work to a cache lookup.
+there it is the same pair in one short transaction. Statements are compiled once and only
+their parameters change.
 
 A pipeline step's claim also starts its step, in the claim's transaction; that belongs to
 `corehub.store.pipelines`, which builds on `claim_in` (SQLite) and `claim_ctes` (PostgreSQL).
+Every statement is run on the driver (`DriverStatement`), skipping SQLAlchemy's per-call
+execution layer.
 """
 
 from __future__ import annotations
@@ -114,94 +116,57 @@ class Transitions:
         )
         # The same for a task outside any pipeline: a step's start must go with its claim.
         self._claim_unless_step = self._claim.where(t.c.pipeline_run_id.is_(None))
-        self._event = insert(ev)
-        # PostgreSQL's one-statement forms (a transition and its event); SQLite has none.
-        self._claim_with_event: DriverStatement | None = None
-        self._claim_unless_step_with_event: DriverStatement | None = None
-        self._finish_with_event: DriverStatement | None = None
-        # SQLite's: the statements themselves on the driver, and the event as a second one.
-        self._sqlite_claim: DriverStatement | None = None
-        self._sqlite_claim_unless_step: DriverStatement | None = None
-        self._sqlite_finish: DriverStatement | None = None
-        self._sqlite_event: DriverStatement | None = None
-        if sqlite:
-            self._sqlite_claim = self.driver(self._claim)
-            self._sqlite_claim_unless_step = self.driver(self._claim_unless_step)
-            self._sqlite_finish = self.driver(self._finish)
-            self._sqlite_event = self.driver(
-                insert(ev).values({c: bindparam(c, type_=ev.c[c].type) for c in EVENT_COLUMNS})
-            )
-        else:
-            self._claim_with_event = self.driver(
-                _with_event(self._claim, literal("started"), literal(S.QUEUED.value), None, None)
-            )
-            self._claim_unless_step_with_event = self.driver(
-                _with_event(
-                    self._claim_unless_step,
-                    literal("started"),
-                    literal(S.QUEUED.value),
-                    None,
-                    None,
-                )
-            )
-            self._finish_with_event = self.driver(
-                _with_event(
-                    self._finish,
-                    bindparam("p_status"),
-                    literal(S.STARTED.value),
-                    bindparam("p_message"),
-                    bindparam("p_data", type_=ev.c.data.type),
-                )
-            )
+        # Each transition once, run on the driver: on PostgreSQL one statement that logs its
+        # event too; on SQLite the compare-and-set alone, its event a second statement.
+        started: tuple[Any, ...] = (literal("started"), literal(S.QUEUED.value), None, None)
+        finished: tuple[Any, ...] = (
+            bindparam("p_status"),
+            literal(S.STARTED.value),
+            bindparam("p_message"),
+            bindparam("p_data", type_=ev.c.data.type),
+        )
+        self._sqlite = sqlite
+        self._claim_stmt = self._dialect_form(self._claim, *started)
+        self._claim_unless_step_stmt = self._dialect_form(self._claim_unless_step, *started)
+        self._finish_stmt = self._dialect_form(self._finish, *finished)
+        self._event_stmt = self.driver(
+            insert(ev).values({c: bindparam(c, type_=ev.c[c].type) for c in EVENT_COLUMNS})
+        )
+
+    def _dialect_form(self, cas: Update, *event: Any) -> DriverStatement:
+        return self.driver(cas if self._sqlite else _with_event(cas, *event))
 
     def claim(self, task_id: str, token: str, worker: str) -> Lease | None:
         """queued → started; the attempt's lease, or None if the task was not queued."""
-        return self._claim_by(self._claim_with_event, self._sqlite_claim, task_id, token, worker)
+        return self._claim_by(self._claim_stmt, task_id, token, worker)
 
     def claim_unless_step(self, task_id: str, token: str, worker: str) -> Lease | None:
         """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
         None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
-        return self._claim_by(
-            self._claim_unless_step_with_event,
-            self._sqlite_claim_unless_step,
-            task_id,
-            token,
-            worker,
-        )
+        return self._claim_by(self._claim_unless_step_stmt, task_id, token, worker)
 
     def _claim_by(
-        self,
-        on_postgres: DriverStatement | None,
-        on_sqlite: DriverStatement | None,
-        task_id: str,
-        token: str,
-        worker: str,
+        self, statement: DriverStatement, task_id: str, token: str, worker: str
     ) -> Lease | None:
-        params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
-        if on_postgres is not None:
-            with self.db.autocommit() as conn:
-                row = on_postgres.first(conn, params)
-            return None if row is None else _lease(task_id, token, row)
-        assert on_sqlite is not None
+        if not self._sqlite:
+            return self.claim_with(statement, task_id, token, worker)
         with self.db.write() as conn:
-            params["p_now"] = self.db.now()
-            row = on_sqlite.first(conn, params)
-            if row is None:
-                return None
-            self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
-        return _lease(task_id, token, row)
+            claimed = self._claim_on_sqlite(conn, statement, task_id, token, worker)
+        return None if claimed is None else claimed[0]
 
     def claim_in(
         self, conn: Connection, task_id: str, token: str, worker: str
     ) -> tuple[Lease, datetime] | None:
-        """`claim` inside the caller's transaction; the lease and the claim's time (the
-        attempt's `started_at`), which a pipeline step's start is stamped with too."""
-        params: dict[str, Any] = {"p_id": task_id, "p_token": token, "p_worker": worker}
-        if self._sqlite_claim is not None:
-            params["p_now"] = self.db.now()
-            row = self._sqlite_claim.first(conn, params)
-        else:
-            row = conn.execute(self._claim, params).first()
+        """SQLite: `claim` inside the caller's transaction; the lease and the claim's time
+        (the attempt's `started_at`), which a pipeline step's start is stamped with too.
+        (PostgreSQL folds a step's start into the claim's statement: `claim_ctes`.)"""
+        return self._claim_on_sqlite(conn, self._claim_stmt, task_id, token, worker)
+
+    def _claim_on_sqlite(
+        self, conn: Connection, statement: DriverStatement, task_id: str, token: str, worker: str
+    ) -> tuple[Lease, datetime] | None:
+        params = {"p_id": task_id, "p_token": token, "p_worker": worker, "p_now": self.db.now()}
+        row = statement.first(conn, params)
         if row is None:
             return None
         self._append(conn, row, "started", S.QUEUED, S.STARTED, None, None)
@@ -231,25 +196,22 @@ class Transitions:
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead for the lease holder; False if it lost it."""
-        if self._finish_with_event is None:  # SQLite: concurrent finishes share a commit
+        if self._sqlite:  # concurrent finishes share a commit
             return self.db.grouped(lambda conn: self.finish_in(conn, lease, outcome))
-        params = _finish_params(lease, outcome)
-        params["p_delay"] = _delay(outcome)
         with self.db.autocommit() as conn:
-            return self._finish_with_event.first(conn, params) is not None
+            return self.finish_in(conn, lease, outcome)
 
     def finish_in(self, conn: Connection, lease: Lease, outcome: Outcome) -> bool:
         """The same transition inside the caller's transaction (a pipeline step's finish
-        releases the next steps in that transaction); one statement on PostgreSQL too."""
+        releases the next steps in that transaction); one statement on PostgreSQL."""
         params = _finish_params(lease, outcome)
         delay = _delay(outcome)
-        if self._finish_with_event is not None:  # PostgreSQL
+        if not self._sqlite:
             params["p_delay"] = delay
-            return self._finish_with_event.first(conn, params) is not None
-        assert self._sqlite_finish is not None
+            return self._finish_stmt.first(conn, params) is not None
         now = params["p_now"] = self.db.now()
         params["p_run_at"] = now + delay if delay is not None else None
-        row = self._sqlite_finish.first(conn, params)
+        row = self._finish_stmt.first(conn, params)
         if row is None:
             return False
         self._append(
@@ -273,12 +235,10 @@ class Transitions:
         message: str | None,
         data: dict[str, Any] | None,
     ) -> None:
+        """SQLite: the transition's event, a statement of its own there."""
         event = event_row(row.id, type_, from_status, to_status, row.attempt, message, data)
         event["created_at"] = row.updated_at
-        if self._sqlite_event is not None:
-            self._sqlite_event.first(conn, event)
-        else:
-            conn.execute(self._event, event)
+        self._event_stmt.first(conn, event)
 
 
 def _finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
