@@ -102,7 +102,10 @@ class GroupCommit(Generic[Item, Result]):
         try:
             slot.future.get_loop().run_in_executor(None, self._lead, slot)
         except RuntimeError:
-            threading.Thread(target=self._lead, args=(slot,), daemon=True).start()
+            self._lead_in_a_thread(slot)
+
+    def _lead_in_a_thread(self, slot: _Slot[Item, Result]) -> None:
+        threading.Thread(target=self._lead, args=(slot,), daemon=True).start()
 
     def _enqueue(self, slot: _Slot[Item, Result]) -> None:
         if self._pid != os.getpid():
@@ -131,7 +134,7 @@ class GroupCommit(Generic[Item, Result]):
         try:  # a coroutine's writing starts on its loop, cancelled or not
             heir.future.get_loop().call_soon_threadsafe(self._lead_for_coroutine, heir)
         except RuntimeError:  # that loop is closed
-            threading.Thread(target=self._lead, args=(heir,), daemon=True).start()
+            self._lead_in_a_thread(heir)
 
     def _write_batch(self, batch: list[_Slot[Item, Result]]) -> None:
         try:
