@@ -42,6 +42,7 @@ from bench import raw_celery
 from bench.stats import markdown, save
 from corehub.client import Client
 from corehub.schemas import RunTaskRequest
+from corehub.store.models import UNFINISHED_ROWS, tasks_table
 
 MODES = ("embedded", "sqlite+redis", "postgres+redis", "postgres+rabbitmq")
 REPO = Path(__file__).resolve().parent.parent
@@ -115,9 +116,10 @@ class TaskCounter:
     """
 
     QUERY = sa.text("SELECT status, count(*) FROM tasks WHERE name = :name GROUP BY status")
-    UNFINISHED = sa.text(
-        "SELECT count(*) FROM tasks WHERE name = :name"
-        " AND status IN ('scheduled', 'queued', 'started', 'retrying')"
+    UNFINISHED = (
+        sa.select(sa.func.count())
+        .select_from(tasks_table)
+        .where(tasks_table.c.name == sa.bindparam("name"), UNFINISHED_ROWS)
     )
 
     def __init__(self, db_url: str) -> None:
