@@ -13,8 +13,6 @@ from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from corehub import jsoncodec
-
 
 def insert_if_absent(
     dialect: str, table: Table, row: dict[str, Any], key: str | Sequence[str]
@@ -34,12 +32,13 @@ class DriverStatement:
     claim and finish are two statements per task on PostgreSQL and four on SQLite. Errors
     are wrapped as SQLAlchemy wraps them, so callers handle an outage the one way they do.
 
-    On PostgreSQL psycopg prepares the statement on the server; JSON parameters are named
-    (`json_params`). On SQLite parameters and returned columns go through their types' own
-    processors, as SQLAlchemy would run them.
+    Parameters go through their types' own bind processors, as SQLAlchemy would run them
+    (JSON wrapped for psycopg, times made UTC). On PostgreSQL psycopg prepares the statement
+    on the server and returns typed rows; on SQLite returned columns go through their types'
+    result processors too.
     """
 
-    def __init__(self, statement: Any, dialect: Dialect, json_params: Sequence[str] = ()) -> None:
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         binds = {compiled.bind_names[bind]: bind for bind in compiled.binds.values()}
@@ -47,18 +46,17 @@ class DriverStatement:
         self.defaults = {
             name: None if bind.required else bind.effective_value for name, bind in binds.items()
         }
-        self.json_params = tuple(json_params)
+        processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in binds.items()
+        }
+        self.processors = {name: p for name, p in processors.items() if p is not None}
         self.sqlite = dialect.name == "sqlite"
         self.positions: list[str] = []
-        self.processors: dict[str, Any] = {}
         self.row: Any = None
         self.readers: list[Any] = []
         if self.sqlite:
             self.positions = list(compiled.positiontup or [])
-            self.processors = {
-                name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                for name, bind in binds.items()
-            }
             columns = list(statement.exported_columns)
             self.row = namedtuple("Row", [c.key for c in columns]) if columns else None
             self.readers = [
@@ -68,23 +66,19 @@ class DriverStatement:
     def first(self, conn: Connection, params: dict[str, Any]) -> Any:
         """The first row (attribute access by column name), or None."""
         values = {**self.defaults, **params}
+        for name, process in self.processors.items():
+            if values[name] is not None:
+                values[name] = process(values[name])
         raw: Any = conn.connection.driver_connection
         if self.sqlite:
-            return self._first_on_sqlite(raw, values)
-        for name in self.json_params:
-            if values.get(name) is not None:
-                values[name] = jsoncodec.dumps_str(values[name])
+            return self._first_on_sqlite(raw, [values[name] for name in self.positions])
         try:
             with raw.cursor(row_factory=namedtuple_row) as cursor:
                 return cursor.execute(self.sql, values, prepare=True).fetchone()
         except psycopg.Error as exc:
             raise DBAPIError.instance(self.sql, values, exc, psycopg.Error) from exc
 
-    def _first_on_sqlite(self, raw: sqlite3.Connection, values: dict[str, Any]) -> Any:
-        args = []
-        for name in self.positions:
-            process = self.processors[name]
-            args.append(values[name] if process is None else process(values[name]))
+    def _first_on_sqlite(self, raw: sqlite3.Connection, args: list[Any]) -> Any:
         try:
             cursor = raw.execute(self.sql, args)
             found = cursor.fetchone()

@@ -173,9 +173,8 @@ class Transitions:
         return _lease(task_id, token, row), row.updated_at
 
     def driver(self, statement: Any) -> DriverStatement:
-        """`statement` compiled once and run on the driver (see DriverStatement); JSON
-        parameters are the result and the event's data."""
-        return DriverStatement(statement, self.db.engine.dialect, ("p_result", "p_data"))
+        """`statement` compiled once and run on the driver (see DriverStatement)."""
+        return DriverStatement(statement, self.db.engine.dialect)
 
     def claim_with(
         self, statement: DriverStatement, task_id: str, token: str, worker: str
