@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -287,11 +287,14 @@ class Mode:
     raw: RawSplit | None
 
 
-def build_mode(mode: str, servers: Servers, workdir: Path) -> Mode:
+def build_mode(
+    mode: str, servers: Servers, workdir: Path, env: Mapping[str, str] | None = None
+) -> Mode:
     workdir.mkdir(parents=True)
+    env = {**HUB_ENV, **(env or {})}
     if mode == "embedded":
         hub = embedded_hub(workdir)
-        hub.env.update(HUB_ENV)
+        hub.env.update(env)
         return Mode(hub, f"sqlite:///{workdir / 'data' / 'corehub.db'}", None)
     slug = mode.replace("+", "_")
     if mode == "sqlite+redis":
@@ -306,7 +309,7 @@ def build_mode(mode: str, servers: Servers, workdir: Path) -> Mode:
         raw_broker = servers.rabbit().add_vhost(f"raw-{slug}")
     else:
         broker, raw_broker = servers.redis_db(), servers.redis_db()
-    hub = split_hub(workdir, db_url, broker, workers=1, concurrency=SPLIT_CONCURRENCY, env=HUB_ENV)
+    hub = split_hub(workdir, db_url, broker, workers=1, concurrency=SPLIT_CONCURRENCY, env=env)
     return Mode(hub, db_url, RawSplit(workdir, raw_broker, counter_url))
 
 
@@ -328,9 +331,14 @@ def running(mode: Mode) -> Iterator[TaskCounter]:
 
 
 def measure(
-    noop: int = 20_000, sleepy: int = 5_000, modes: Sequence[str] = MODES, repeat: int = 1
+    noop: int = 20_000,
+    sleepy: int = 5_000,
+    modes: Sequence[str] = MODES,
+    repeat: int = 1,
+    settings: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of corehub tasks/s beside raw Celery's, per mode and workload.
+    """Rows of corehub tasks/s beside raw Celery's, per mode and workload; `settings` are
+    corehub settings by dotted name (`database.async_claim_commit`) for every hub.
 
     With `repeat` > 1 each workload runs that many times, raw and corehub alternating; a row
     holds the medians, and the ratio is the median of each repetition's own ratio (a pair
@@ -349,7 +357,8 @@ def measure(
     rows: list[dict[str, Any]] = []
     try:
         for mode in modes:
-            setup = build_mode(mode, servers, root / mode.replace("+", "-"))
+            workdir = root / mode.replace("+", "-")
+            setup = build_mode(mode, servers, workdir, setting_env(settings or {}))
             with running(setup) as counter:
                 for work in workloads(noop, sleepy):
                     pairs = []
@@ -385,6 +394,19 @@ def _row(mode: str, work: Workload, pairs: Sequence[tuple[float, float]]) -> dic
     return row
 
 
+def setting_env(settings: Mapping[str, str]) -> dict[str, str]:
+    """Dotted setting names as the environment variables corehub reads them from."""
+    return {f"COREHUB_{name.upper().replace('.', '__')}": v for name, v in settings.items()}
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    """`--set name=value` into its two halves."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -395,14 +417,25 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per workload; rows hold the medians"
     )
+    parser.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a corehub setting for every hub, by dotted name (repeatable): "
+        "--set database.async_claim_commit=false",
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    rows = measure(args.noop, args.sleepy, args.modes, args.repeat)
+    settings = dict(args.set)
+    rows = measure(args.noop, args.sleepy, args.modes, args.repeat, settings)
     columns = ["mode", "measure", "value", "unit", "baseline", "ratio"]
     print(markdown(rows, columns))
     params = {"noop": args.noop, "sleepy": args.sleepy, "modes": args.modes}
     params["repeat"] = args.repeat
+    params["settings"] = settings
     print(f"results: {save('throughput', {**params, 'rows': rows})}")
 
 

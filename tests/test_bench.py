@@ -72,3 +72,18 @@ def test_repeated_throughput_rows_hold_medians_and_the_spread_of_paired_ratios()
     assert row["ratio_range"] == [0.25, 1.0]
     assert (row["raw_s"], row["corehub_s"]) == ([1.0, 2.0, 0.5], [2.0, 2.0, 2.0])
     assert "ratio_range" not in _row("embedded", work, [(1.0, 2.0)])
+
+
+def test_settings_given_to_the_throughput_hubs_become_corehub_environment_variables() -> None:
+    import argparse
+
+    from bench.throughput import parse_setting, setting_env
+
+    named = dict([parse_setting("database.async_claim_commit=true"), parse_setting("a.b=x=y")])
+    assert setting_env(named) == {
+        "COREHUB_DATABASE__ASYNC_CLAIM_COMMIT": "true",
+        "COREHUB_A__B": "x=y",
+    }
+    for bad in ("no-equals", "=value"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_setting(bad)

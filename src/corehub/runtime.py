@@ -92,6 +92,7 @@ def build_runtime(
         pool_size=settings.database.pool_size,
         busy_timeout_ms=settings.database.busy_timeout_ms,
         sqlite_synchronous=settings.database.sqlite_synchronous,
+        async_claim_commit=settings.database.async_claim_commit,
     )
     if migrate:
         upgrade(db)

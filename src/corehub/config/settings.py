@@ -45,6 +45,12 @@ class DatabaseSettings(BaseModel):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite durability; NORMAL may lose the last commits on power loss"
     )
+    async_claim_commit: bool = Field(
+        False,
+        description="PostgreSQL: a claim's commit does not wait for its WAL flush "
+        "(synchronous_commit=off); a server crash may undo claims of unfinished tasks, "
+        "which then run again",
+    )
 
 
 class BrokerSettings(BaseModel):

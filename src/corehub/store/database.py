@@ -72,6 +72,7 @@ class Database:
         pool_size: int = 5,
         busy_timeout_ms: int = 5000,
         sqlite_synchronous: str = "FULL",
+        async_claim_commit: bool = False,
     ) -> None:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
@@ -91,6 +92,20 @@ class Database:
         self._writer = self.engine.execution_options(corehub_write=True)
         self._group: GroupCommit[Callable[[Connection], Any], Any] = GroupCommit(self._write_group)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL sessions whose commits return before their WAL is flushed, for the
+        # writes that may be lost in a crash (`autocommit(flushed=False)`). An engine of their
+        # own, so that such a session never goes back to the pool the durable writes use.
+        self._unflushed: Engine = self._autocommit
+        if async_claim_commit and not self.is_sqlite:
+            self._unflushed = create_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=True,
+                connect_args={"options": "-c synchronous_commit=off"},
+                isolation_level="AUTOCOMMIT",
+                **JSON_CODEC,
+            )
 
     @property
     def is_sqlite(self) -> bool:
@@ -135,6 +150,7 @@ class Database:
         # Connections must never cross a fork (prefork pool children inherit the engine).
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
+            self._unflushed.engine.dispose(close=False)
             self._kept = threading.local()
             self._pid = os.getpid()
 
@@ -178,23 +194,26 @@ class Database:
         return outcomes
 
     @contextmanager
-    def autocommit(self) -> Iterator[Connection]:
+    def autocommit(self, *, flushed: bool = True) -> Iterator[Connection]:
         """This thread's kept autocommit connection, for single-statement transitions.
 
         Kept rather than checked out per call: a checkout costs a ping and a reset, which
         would double the round trips of the hot path. A failed connection is dropped and the
-        next call opens a new one.
+        next call opens a new one. `flushed=False` asks for one whose commits need not wait
+        for the disk (PostgreSQL with `async_claim_commit`; the same connection otherwise).
         """
         self._check_fork()
+        source = self._autocommit if flushed else self._unflushed
+        slot = "flushed" if source is self._autocommit else "unflushed"
         with outage_as_unavailable():
-            conn: Connection | None = getattr(self._kept, "conn", None)
+            conn: Connection | None = getattr(self._kept, slot, None)
             if conn is None or conn.closed or conn.invalidated:
-                conn = self._autocommit.connect()
-                self._kept.conn = conn
+                conn = source.connect()
+                setattr(self._kept, slot, conn)
             try:
                 yield conn
             except DBAPIError:
-                self._kept.conn = None
+                setattr(self._kept, slot, None)
                 conn.invalidate()
                 raise
 
@@ -225,3 +244,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._unflushed.engine.dispose()

@@ -182,7 +182,10 @@ class Transitions:
         """PostgreSQL: run a claim statement (one built on `claim_ctes`, returning the lease's
         columns) in one autocommit round trip."""
         params = {"p_id": task_id, "p_token": token, "p_worker": worker}
-        with self.db.autocommit() as conn:
+        # A claim may skip the WAL flush (`database.async_claim_commit`): the finish's durable
+        # commit flushes it, and a claim lost with the server leaves its task queued, to run
+        # again when its message comes back.
+        with self.db.autocommit(flushed=False) as conn:
             row = statement.first(conn, params)
         return None if row is None else _lease(task_id, token, row)
 
