@@ -3,6 +3,7 @@ and the per-message path for whatever the batch path does not reproduce or fails
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from kombu.entity import Exchange, Queue
 from corehub.config import Settings
 from corehub.config.settings import DatabaseSettings
 from corehub.engine import CorehubCelery, EngineContext, create_celery
-from corehub.engine.publisher import CeleryPublisher
+from corehub.engine.publisher import ARGUMENTS_NOT_REPEATED, CeleryPublisher
 from corehub.registry import Registry
 from corehub.store import Database, TaskRecord, TaskStore
 from corehub.store.states import TaskStatus
@@ -70,6 +71,7 @@ def send_task(app: CorehubCelery, publisher: CeleryPublisher, task: TaskRecord) 
             producer=producer,
             retry=True,
             retry_policy=publisher.retry_policy,
+            **ARGUMENTS_NOT_REPEATED,
         )
 
 
@@ -184,6 +186,23 @@ def test_batched_messages_are_the_ones_send_task_sends(
 
     assert got == expected
     assert {m["headers"]["parent_id"] for m in got} == ({"parent-id"} if in_worker else {None})
+
+
+def test_arguments_travel_in_the_body_and_never_in_the_headers(
+    app: CorehubCelery, publisher: CeleryPublisher, queue: str
+) -> None:
+    secret = "alice@example.com"
+    batched = record(queue=queue, args=[secret], kwargs={"email": secret})
+    alone = record(queue=queue, args=[secret], kwargs={"email": secret})
+    assert publisher.publish([batched]) == [batched.id]
+    with app.producer_or_acquire() as producer:
+        publisher._send_one(producer, alone)
+    messages = drain(app, queue)
+    assert len(messages) == 2
+    for message in messages:
+        assert secret not in json.dumps(message.headers)
+        args, kwargs, _ = message.decode()
+        assert (args, kwargs) == ([secret], {"email": secret})
 
 
 def _routes(app: CorehubCelery, queue: str) -> None:

@@ -30,6 +30,11 @@ BATCH_SIZE = 500  # tasks per Redis pipeline: a 1,000-task request costs two rou
 # as send_task's caller; of the others only the app's serializer is reproduced. Any other one
 # changes routing or encoding, so a batch with such a task goes through send_task.
 _OVERRIDDEN = frozenset({"queue", "priority", "time_limit", "soft_time_limit"})
+# Celery copies a repr of the arguments into every message's headers, for its own logs and
+# events. corehub keeps the arguments in its database and its logs redact them, so the
+# headers say only that they are elsewhere (and the repr, as long as building the message,
+# is not paid for).
+ARGUMENTS_NOT_REPEATED = {"argsrepr": "(in corehub)", "kwargsrepr": "(in corehub)"}
 
 
 class CeleryPublisher:
@@ -92,6 +97,7 @@ class CeleryPublisher:
             producer=producer,
             retry=True,
             retry_policy=self.retry_policy,
+            **ARGUMENTS_NOT_REPEATED,
         )
 
     def _publish_batched(self, producer: Any, tasks: Sequence[TaskRecord], done: list[str]) -> None:
@@ -126,6 +132,7 @@ class CeleryPublisher:
                         root_id=root_id,
                         parent_id=parent_id,
                         ignore_result=None,  # as send_task passes it
+                        **ARGUMENTS_NOT_REPEATED,
                     )
                     backend.on_task_call(producer, task.id)
                     send(
@@ -136,6 +143,8 @@ class CeleryPublisher:
                         priority=self.levels.get(task.priority),
                         headers=_headers(task),
                         declare=[],  # declared above
+                        retry=False,  # a failed chunk goes through send_task, which retries
+                        **ARGUMENTS_NOT_REPEATED,  # send_task copies its options here too
                     )
             # Leaving the batch flushed it; on other transports each message is already out.
             done.extend(task.id for task in chunk)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Dialect, bindparam, insert
 
 from corehub.store.models import events_table as ev
+from corehub.store.sql import DriverStatement, clock_value
 from corehub.store.states import TaskStatus
+
+EVENT_COLUMNS = [
+    "task_id",
+    "type",
+    "from_status",
+    "to_status",
+    "attempt",
+    "message",
+    "data",
+    "created_at",
+]
 
 
 def event_row(
@@ -31,7 +44,15 @@ def event_row(
     }
 
 
+@cache
+def event_insert(dialect: Dialect) -> DriverStatement:
+    """The one statement that inserts an event row, compiled once per dialect."""
+    columns = {c: bindparam(c, type_=ev.c[c].type) for c in EVENT_COLUMNS}
+    return DriverStatement(insert(ev).values(columns), dialect)
+
+
 def append_events(conn: Connection, now: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert event rows stamped `now` (the transaction's clock) in one statement."""
+    """Insert event rows stamped `now` (the transaction's clock) in one driver call."""
     if rows:
-        conn.execute(insert(ev).values(created_at=now), list(rows))
+        stamp = clock_value(conn, now)
+        event_insert(conn.dialect).many(conn, [{**row, "created_at": stamp} for row in rows])

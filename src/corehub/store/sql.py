@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy import Connection, Dialect, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -22,6 +23,15 @@ def insert_if_absent(
     module: Any = postgresql if dialect == "postgresql" else sqlite
     columns = [key] if isinstance(key, str) else list(key)
     return module.insert(table).values(**row).on_conflict_do_nothing(index_elements=columns)
+
+
+def clock_value(conn: Connection, now: Any) -> datetime:
+    """`now` (`Database.now()`: a value on SQLite, the database's clock as SQL on PostgreSQL)
+    as a value, for rows stamped in Python: one round trip on PostgreSQL."""
+    if isinstance(now, datetime):
+        return now
+    moment: datetime = conn.execute(select(now)).scalar_one()
+    return moment.astimezone(UTC)
 
 
 class DriverStatement:
@@ -63,12 +73,34 @@ class DriverStatement:
                 c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
             ]
 
-    def first(self, conn: Connection, params: dict[str, Any]) -> Any:
-        """The first row (attribute access by column name), or None."""
+    def _bound(self, params: dict[str, Any]) -> dict[str, Any]:
         values = {**self.defaults, **params}
         for name, process in self.processors.items():
             if values[name] is not None:
                 values[name] = process(values[name])
+        return values
+
+    def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Run the statement once per row, in one driver call (psycopg pipelines them into
+        one round trip; sqlite3 loops in C). Returns nothing: a bulk insert knows its rows."""
+        bound = [self._bound(row) for row in rows]
+        raw: Any = conn.connection.driver_connection
+        if self.sqlite:
+            args = [[values[name] for name in self.positions] for values in bound]
+            try:
+                raw.executemany(self.sql, args)
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+            return
+        try:
+            with raw.cursor() as cursor:
+                cursor.executemany(self.sql, bound)
+        except psycopg.Error as exc:
+            raise DBAPIError.instance(self.sql, bound, exc, psycopg.Error) from exc
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The first row (attribute access by column name), or None."""
+        values = self._bound(params)
         raw: Any = conn.connection.driver_connection
         if self.sqlite:
             return self._first_on_sqlite(raw, [values[name] for name in self.positions])

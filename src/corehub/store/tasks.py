@@ -7,12 +7,14 @@ None/False), which is how duplicate deliveries, zombies and races lose quietly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     and_,
     bindparam,
     case,
@@ -53,7 +55,7 @@ from corehub.store.records import (
     TaskFilter,
     TaskRecord,
 )
-from corehub.store.sql import insert_if_absent
+from corehub.store.sql import DriverStatement, clock_value, insert_if_absent
 from corehub.store.states import TERMINAL, ErrorClass, TaskStatus
 from corehub.store.transitions import Transitions
 
@@ -363,23 +365,19 @@ def insert_tasks(
     """Insert task rows and their first events inside the caller's transaction.
 
     A task due now is `queued`; one with a `run_at` or under flow control is `scheduled`
-    (held in SQL until the leader releases it). A task with a `parent_id` is a replay: its
-    parent gets a `replayed` event too.
+    (held in SQL until the leader releases it; due at once if it names no time). A task with
+    a `parent_id` is a replay: its parent gets a `replayed` event too. The rows are stamped
+    with the database's clock read once, and inserted in one driver call: the records are
+    built from what was inserted rather than read back.
     """
     if not tasks:
         return []
-    rows = [_row(task, S.SCHEDULED if task.waits else S.QUEUED) for task in tasks]
-    stmt = insert(t).values(created_at=now, updated_at=now).returning(*TASK_COLUMNS)
-    created = conn.execute(stmt, rows).all()
-    due_now = [task.id for task in tasks if task.gated and task.run_at is None]
-    if due_now:  # due at once, once the leader admits it: on the database's clock
-        stamped = conn.execute(
-            update(t)
-            .where(t.c.id.in_(due_now))
-            .values(run_at=t.c.created_at)
-            .returning(*TASK_COLUMNS)
-        ).all()
-        created = [r for r in created if r.id not in due_now] + list(stamped)
+    stamp = clock_value(conn, now)
+    rows = [_row(task, S.SCHEDULED if task.waits else S.QUEUED, stamp) for task in tasks]
+    for row, task in zip(rows, tasks, strict=True):
+        if task.gated and task.run_at is None:
+            row["run_at"] = stamp
+    _task_insert(conn.dialect).many(conn, rows)
     first = [
         event_row(
             task.id,
@@ -404,9 +402,20 @@ def insert_tasks(
         for task in tasks
         if task.parent_id
     ]
-    append_events(conn, now, first + replays)
-    by_id = {r.id: TaskRecord.from_row(r) for r in created}
-    return [by_id[task.id] for task in tasks]
+    append_events(conn, stamp, first + replays)
+    return [TaskRecord(**{**UNSET_COLUMNS, **row}) for row in rows]
+
+
+# What a new row holds in the columns `_row` does not fill: nothing yet.
+UNSET_COLUMNS: dict[str, Any] = {c.name: None for c in TASK_COLUMNS}
+
+
+@cache
+def _task_insert(dialect: Dialect) -> DriverStatement:
+    """The insert of a new task row (every column `_row` fills), compiled once per dialect."""
+    columns = list(_row(NewTask(name="", queue=""), S.QUEUED, datetime.now(UTC)))
+    values = {c: bindparam(c, type_=t.c[c].type) for c in columns}
+    return DriverStatement(insert(t).values(values), dialect)
 
 
 def _listing_index(statuses: Iterable[TaskStatus]) -> list[Any]:

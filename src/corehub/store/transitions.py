@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
 from corehub.store.database import Database
-from corehub.store.events import event_row
+from corehub.store.events import EVENT_COLUMNS, event_insert, event_row
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
 from corehub.store.records import Lease, Outcome
@@ -40,16 +40,6 @@ from corehub.store.sql import DriverStatement
 from corehub.store.states import TaskStatus
 
 S = TaskStatus
-EVENT_COLUMNS = [
-    "task_id",
-    "type",
-    "from_status",
-    "to_status",
-    "attempt",
-    "message",
-    "data",
-    "created_at",
-]
 
 
 # What both transitions hand back: enough for the lease and for the event they append.
@@ -129,9 +119,7 @@ class Transitions:
         self._claim_stmt = self._dialect_form(self._claim, *started)
         self._claim_unless_step_stmt = self._dialect_form(self._claim_unless_step, *started)
         self._finish_stmt = self._dialect_form(self._finish, *finished)
-        self._event_stmt = self.driver(
-            insert(ev).values({c: bindparam(c, type_=ev.c[c].type) for c in EVENT_COLUMNS})
-        )
+        self._event_stmt = event_insert(db.engine.dialect)
 
     def _dialect_form(self, cas: Update, *event: Any) -> DriverStatement:
         return self.driver(cas if self._sqlite else _with_event(cas, *event))
