@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from celery.app.task import extract_exec_options
+from celery.utils.nodenames import anon_nodename
 
 from corehub.engine.app import CorehubCelery
 from corehub.engine.execution import STEP_HEADER
@@ -117,6 +118,7 @@ class CeleryPublisher:
             root_id = parent.request.root_id or parent.request.id
             parent_id = parent.request.id
         reply_to, sent_event = app.thread_oid, app.conf.task_send_sent_event
+        origin = anon_nodename()  # what Celery computes for each message: this process
         for chunk in _chunks(tasks, self.batch_size):
             with producer.batch():
                 for task in chunk:
@@ -132,6 +134,7 @@ class CeleryPublisher:
                         root_id=root_id,
                         parent_id=parent_id,
                         ignore_result=None,  # as send_task passes it
+                        origin=origin,
                         **ARGUMENTS_NOT_REPEATED,
                     )
                     backend.on_task_call(producer, task.id)
