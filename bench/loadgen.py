@@ -2,12 +2,20 @@
 
 One keep-alive HTTP/1.1 connection per simulated user, all in one event loop; the users
 share a budget of `--requests` requests. Each user warms up (its connection and the hub's
-code paths) before the clock starts. Prints one JSON object:
+code paths) before the clock starts.
+
+Closed loop by default: each user sends its next request as soon as the last is answered,
+so the hub runs saturated and latency is what 50 waiting users see at its capacity (by
+Little's law, clients / throughput). `--rate R` makes it an open loop: request k is due at
+k/R seconds, whichever user is free sends it, and its latency counts from when it was due,
+so a hub that falls behind is charged for the wait (no coordinated omission).
+Prints one JSON object:
 
     {"requests", "seconds", "per_s", "tasks_per_s", "p50_ms", "p99_ms", "errors", ...}
 
     python -m bench.loadgen --url URL --clients 10 --requests 2000 --path run
     python -m bench.loadgen --url URL --clients 1 --requests 50 --path bulk --bulk-size 200
+    python -m bench.loadgen --url URL --clients 50 --requests 5000 --rate 500
 """
 
 from __future__ import annotations
@@ -86,8 +94,28 @@ class Connection:
             self.writer = self.reader = None
 
 
+class Pace:
+    """When the next request starts, for its latency: now (closed loop), or at its due time
+    k/rate after the start, waiting for it if early (open loop)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.t0 = 0.0
+        self.issued = 0
+
+    async def next_start(self) -> float:
+        now = time.perf_counter()
+        if self.rate is None:
+            return now
+        due = self.t0 + self.issued / self.rate
+        self.issued += 1
+        if due > now:
+            await asyncio.sleep(due - now)
+        return due
+
+
 async def run(
-    url: str, *, clients: int, requests: int, path: str, bulk_size: int
+    url: str, *, clients: int, requests: int, path: str, bulk_size: int, rate: float | None = None
 ) -> dict[str, Any]:
     endpoint = ENDPOINTS[path]
     method = "GET" if path == "ping" else "POST"
@@ -97,6 +125,7 @@ async def run(
     budget = requests
     start = asyncio.Event()
     ready = 0
+    pace = Pace(rate)
 
     def failed(what: str) -> None:
         errors[what] = errors.get(what, 0) + 1
@@ -116,7 +145,7 @@ async def run(
             await start.wait()
             while budget > 0:
                 budget -= 1
-                began = time.perf_counter()
+                began = await pace.next_start()
                 try:
                     status = await connection.send(raw)
                 except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -131,7 +160,7 @@ async def run(
 
     tasks = [asyncio.create_task(user()) for _ in range(clients)]
     await start.wait()
-    began = time.perf_counter()
+    began = pace.t0 = time.perf_counter()
     await asyncio.gather(*tasks)
     seconds = time.perf_counter() - began
     per_s = requests / seconds
@@ -140,6 +169,7 @@ async def run(
         "clients": clients,
         "bulk_size": bulk_size if path == "bulk" else 1,
         "requests": requests,
+        "rate": rate,
         "seconds": round(seconds, 3),
         "per_s": round(per_s, 1),
         "tasks_per_s": round(per_s * (bulk_size if path == "bulk" else 1), 1),
@@ -159,9 +189,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="measured requests in all")
     parser.add_argument("--path", choices=sorted(ENDPOINTS), default="run")
     parser.add_argument("--bulk-size", type=int, default=200, help="tasks per bulk request")
+    parser.add_argument(
+        "--rate", type=float, help="open loop: requests offered per second, all users together"
+    )
     args = parser.parse_args()
     if args.clients < 1 or args.requests < 1:
         parser.error("--clients and --requests must be at least 1")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
     result = uvloop.run(
         run(
             args.url,
@@ -169,6 +204,7 @@ def main() -> None:
             requests=args.requests,
             path=args.path,
             bulk_size=args.bulk_size,
+            rate=args.rate,
         )
     )
     json.dump(result, sys.stdout)

@@ -35,10 +35,14 @@ UNFINISHED = ["scheduled", "queued", "started", "retrying"]
 COLUMNS = ["section", "mode", "measure", "value", "unit", "p50_ms", "p99_ms", "errors"]
 
 
-def loadgen(url: str, *, clients: int, requests: int, path: str, bulk_size: int) -> dict[str, Any]:
+def loadgen(
+    url: str, *, clients: int, requests: int, path: str, bulk_size: int, rate: float | None = None
+) -> dict[str, Any]:
     """Run `bench.loadgen` as its own process; its JSON result."""
     argv = [sys.executable, "-m", "bench.loadgen", "--url", url, "--clients", str(clients)]
     argv += ["--requests", str(requests), "--path", path, "--bulk-size", str(bulk_size)]
+    if rate is not None:
+        argv += ["--rate", str(rate)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"loadgen failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -104,9 +108,12 @@ def measure(
     round_trips: int = 500,
     bulk_batches: int = 50,
     bulk_size: int = 200,
+    rate: float | None = 500.0,
     mode: str = "embedded",
 ) -> list[dict[str, Any]]:
-    """Submit throughput and latency per client count, bulk, then sequential round trips."""
+    """Submit throughput and latency per client count (closed loop: the hub saturated), the
+    most clients at a fixed offered `rate` (open loop: latency under load below capacity),
+    bulk, then sequential round trips."""
     rows: list[dict[str, Any]] = []
     with Client(url, timeout=60) as client:
         drain(client)
@@ -115,6 +122,12 @@ def measure(
             rows.append(
                 _requests_row(mode, f"POST /tasks/run, {n} client{'s' if n != 1 else ''}", got)
             )
+            drain(client)
+        if clients and rate:
+            n = max(clients)
+            got = loadgen(url, clients=n, requests=requests, path="run", bulk_size=1, rate=rate)
+            label = f"POST /tasks/run, {n} clients offering {rate:g} req/s (open loop)"
+            rows.append(_requests_row(mode, label, got))
             drain(client)
         if clients:
             n = max(clients)
@@ -158,6 +171,12 @@ def main() -> None:
     parser.add_argument("--bulk-batches", type=int, default=50, help="bulk requests")
     parser.add_argument("--bulk-size", type=int, default=200, help="tasks per bulk request")
     parser.add_argument("--round-trips", type=int, default=500, help="sequential round trips")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="req/s the most clients offer in the open-loop run (0: none)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     sizes = {
@@ -166,6 +185,7 @@ def main() -> None:
         "round_trips": args.round_trips,
         "bulk_batches": args.bulk_batches,
         "bulk_size": args.bulk_size,
+        "rate": args.rate,
     }
     if args.url:
         mode = "given hub"

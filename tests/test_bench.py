@@ -87,3 +87,27 @@ def test_settings_given_to_the_throughput_hubs_become_corehub_environment_variab
     for bad in ("no-equals", "=value"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_setting(bad)
+
+
+def test_the_open_loop_charges_each_request_from_its_due_time() -> None:
+    import asyncio
+    import time
+
+    from bench.loadgen import Pace
+
+    async def starts(pace: Pace, n: int) -> list[float]:
+        return [await pace.next_start() for _ in range(n)]
+
+    pace = Pace(100.0)
+    pace.t0 = time.perf_counter() - 0.5  # running late: the first 50 are already due
+    late = asyncio.run(starts(pace, 3))
+    assert [round(s - pace.t0, 3) for s in late] == [0.0, 0.01, 0.02]
+    pace = Pace(50.0)
+    pace.t0 = time.perf_counter()
+    began = time.perf_counter()
+    on_time = asyncio.run(starts(pace, 4))
+    assert time.perf_counter() - began >= 0.06 - 0.005  # waited for the 4th, due at 60 ms
+    assert [round(s - pace.t0, 3) for s in on_time] == [0.0, 0.02, 0.04, 0.06]
+    closed = Pace(None)
+    now = time.perf_counter()
+    assert now <= asyncio.run(closed.next_start()) <= time.perf_counter()
