@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from corehub.store import Database, TaskStore
 from corehub.store.migrate import upgrade
+from tests.unit.helpers import migrated_pg_database
 
 
 @pytest.fixture
@@ -32,14 +32,8 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def pg_database(postgres_server: Any) -> Iterator[Database]:
     """One migrated PostgreSQL database for this module, dropped at its end."""
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    database = Database(postgres_server.create_database(name))
-    try:
-        upgrade(database)
+    with migrated_pg_database(postgres_server) as database:
         yield database
-    finally:
-        database.dispose()
-        postgres_server.drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])

@@ -6,14 +6,17 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
 from corehub.api import create_app
 from corehub.runtime import Runtime
-from corehub.store import TaskFilter
+from corehub.store import Database, TaskFilter
+from corehub.store.migrate import upgrade
 
 
 def free_port() -> int:
@@ -21,6 +24,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def migrated_pg_database(
+    postgres_server: Any, *, server_sql: str = "", **options: Any
+) -> Iterator[Database]:
+    """A new migrated PostgreSQL database (`options` for `Database`), dropped afterwards;
+    `server_sql` runs first, `{name}` standing for the database's name."""
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    if server_sql:
+        admin = Database(url)
+        with admin.autocommit() as conn:
+            conn.exec_driver_sql(server_sql.format(name=name))
+        admin.dispose()
+    database = Database(url, **options)
+    try:
+        upgrade(database)
+        yield database
+    finally:
+        database.dispose()
+        postgres_server.drop_database(name)
 
 
 def count_tasks(runtime: Runtime) -> int:

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from corehub.store import Database, NewTask, Outcome, TaskStatus, TaskStore
-from corehub.store.migrate import upgrade
+from tests.unit.helpers import migrated_pg_database
 
 pytestmark = pytest.mark.servers
 
 
 @pytest.fixture
 def lazy_db(postgres_server: Any) -> Iterator[Database]:
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    url = postgres_server.create_database(name)
     # The test server flushes nothing by default; this database's sessions do, as in production.
-    admin = Database(url)
-    with admin.autocommit() as conn:
-        conn.exec_driver_sql(f"ALTER DATABASE {name} SET synchronous_commit = on")
-    admin.dispose()
-    database = Database(url, async_claim_commit=True)
-    try:
-        upgrade(database)
+    with migrated_pg_database(
+        postgres_server,
+        server_sql="ALTER DATABASE {name} SET synchronous_commit = on",
+        async_claim_commit=True,
+    ) as database:
         yield database
-    finally:
-        database.dispose()
-        postgres_server.drop_database(name)
 
 
 def _synchronous_commit(db: Database, *, flushed: bool) -> str:
