@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from corehub.errors import Unavailable
+from corehub.errors import Conflict, Unavailable
 from corehub.store import Database, NewTask, Outcome, TaskStatus, TaskStore
 from corehub.store.migrate import upgrade
 from corehub.store.models import events_table as ev
@@ -80,3 +80,28 @@ def test_a_locked_sqlite_database_is_unavailable_to_a_claim(tmp_path: Path) -> N
         other.close()
     assert store.claim(task_id, "w1") is not None  # nothing was written by the failed one
     db.dispose()
+
+
+def test_accepted_records_are_what_the_database_then_holds(db: Database) -> None:
+    store = TaskStore(db)
+    new = [
+        NewTask(name="echo_bot.echo", queue="celery", args=[1, "é"], kwargs={"k": {"n": None}}),
+        NewTask(name="echo_bot.echo", queue="q2", priority="high", idempotency_key="key-1"),
+        NewTask(name="echo_bot.echo", queue="celery", run_at=datetime(2030, 1, 1, tzinfo=UTC)),
+        NewTask(name="echo_bot.echo", queue="celery", gated=True, needs=["smtp"]),
+    ]
+    accepted = store.create(new)
+    assert accepted == [store.get(task.id) for task in new]
+    gated = accepted[3]
+    assert gated.status is TaskStatus.SCHEDULED and gated.run_at == gated.created_at
+    assert [e.type for e in store.events(new[2].id)] == ["scheduled"]
+
+
+def test_a_bulk_insert_that_fails_stores_none_of_its_rows(db: Database) -> None:
+    store = TaskStore(db)
+    taken = _task(store)
+    fresh = NewTask(name="echo_bot.echo", queue="celery")
+    with pytest.raises(Conflict):
+        store.create([fresh, NewTask(id=taken, name="echo_bot.echo", queue="celery")])
+    assert store.get(fresh.id) is None
+    assert store.events(fresh.id) == []
