@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHUNK = 1_000  # tasks per POST /tasks/bulk
 POLL = 0.05  # seconds between completion checks, both sides
 STALL = 120.0  # seconds without one more finished task before giving up
+PROGRESS_EVERY = 2.0  # seconds between counts of a corehub batch's unfinished tasks
 WARMUP = 20  # untimed no-op tasks per side and mode
 SLEEP_SECONDS = 0.001
 SPLIT_CONCURRENCY = 2
@@ -107,12 +108,13 @@ def wait_count(read: Callable[[], int], target: int, what: str, logs: Callable[[
 
 
 class TaskCounter:
-    """Tasks of one name in the hub's database, counted directly in SQL.
+    """Tasks in the hub's database, read directly in SQL.
 
-    The poll counts the tasks still to run, through the partial index that holds only them
-    (its predicate stated verbatim): its cost falls to nothing as the batch finishes. A
-    count of every row of the name grew with the table and, polled 20 times a second, took
-    CPU from the hub that the raw side's Redis counter does not take from Celery.
+    The poll asks only whether any task is left to run: the first live entry of the partial
+    index that holds just those rows. Counting them instead walked the whole backlog 20
+    times a second and took about a fifth of PostgreSQL's CPU from the hub (0.69 against
+    0.54 ms per task), which the raw side's Redis counter does not take from Celery. The
+    count runs every PROGRESS_EVERY seconds, for the stall check.
     """
 
     QUERY = sa.text("SELECT status, count(*) FROM tasks WHERE name = :name GROUP BY status")
@@ -121,6 +123,8 @@ class TaskCounter:
         .select_from(tasks_table)
         .where(tasks_table.c.name == sa.bindparam("name"), UNFINISHED_ROWS)
     )
+    # The batch is the only work on its mode's database, so any task left is one of it.
+    ANY_UNFINISHED = sa.select(tasks_table.c.id).where(UNFINISHED_ROWS).limit(1)
 
     def __init__(self, db_url: str) -> None:
         url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
@@ -139,6 +143,25 @@ class TaskCounter:
         with self.engine.connect() as conn:
             return int(conn.execute(self.UNFINISHED, {"name": name}).scalar_one())
 
+    def any_unfinished(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(self.ANY_UNFINISHED).first() is not None
+
+    def finished_reader(self, name: str, count: int) -> Callable[[], int]:
+        """How many of a batch of `count` tasks of `name` are finished, for `wait_count`:
+        exact once none is left, else as last counted (at most every PROGRESS_EVERY s)."""
+        done, counted_at = 0, -PROGRESS_EVERY
+
+        def read() -> int:
+            nonlocal done, counted_at
+            if not self.any_unfinished():
+                return count
+            if time.monotonic() - counted_at >= PROGRESS_EVERY:
+                done, counted_at = count - self.unfinished(name), time.monotonic()
+            return min(done, count - 1)
+
+        return read
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -154,7 +177,7 @@ def corehub_run(hub: Hub, counter: TaskCounter, work: Workload) -> float:
         # Every submit has committed, and earlier batches are finished: what is left to run
         # is this batch's.
         end = wait_count(
-            lambda: work.count - counter.unfinished(work.task),
+            counter.finished_reader(work.task, work.count),
             work.count,
             f"corehub {hub.mode} {work.measure}",
             hub.logs,
