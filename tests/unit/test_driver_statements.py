@@ -4,7 +4,6 @@ column types, errors wrapped the same way, an outage still `Unavailable`."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,8 +45,8 @@ def test_a_failing_statement_is_wrapped_as_sqlalchemy_wraps_it(db: Database) -> 
         .returning(ev.c.id),
         db.engine.dialect,
     )
-    with pytest.raises(IntegrityError), db.write() as conn:  # no such task: the foreign key
-        statement.first(conn, {"p_task": str(uuid.uuid4())})
+    with pytest.raises(IntegrityError), db.write() as conn:  # task_id is NOT NULL
+        statement.first(conn, {"p_task": None})
 
 
 def test_a_returned_row_reads_by_column_name(db: Database) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import inspect, text
 
-from corehub.store import Database
+from corehub.store import Database, NewTask, TaskStore
+from corehub.store.migrate import alembic_config, upgrade
 from corehub.store.models import Base
 
 
@@ -42,3 +44,40 @@ def test_task_indexes_after_migrating_are_exactly_the_models(db: Database) -> No
     assert "'retrying'" in present["ix_tasks_unfinished"]
     assert "'dead'" in present["ix_tasks_unsuccessful"]
     assert "ix_tasks_status_created" not in present  # each transition paid for it
+
+
+def test_foreign_keys_after_migrating_are_exactly_the_models(db: Database) -> None:
+    """Migration 0008 took task_events' key away (SQLite by rebuilding the table, which must
+    keep its index); every other table keeps the keys its model declares."""
+    declared = {
+        (table.name, tuple(fk.parent.name for fk in c.elements), c.referred_table.name)
+        for table in Base.metadata.tables.values()
+        for c in table.foreign_key_constraints
+    }
+    with db.read() as conn:
+        inspector = inspect(conn)
+        present = {
+            (name, tuple(fk["constrained_columns"]), fk["referred_table"])
+            for name in inspector.get_table_names()
+            if name != "alembic_version"
+            for fk in inspector.get_foreign_keys(name)
+        }
+        event_indexes = {ix["name"] for ix in inspector.get_indexes("task_events")}
+    assert present == declared
+    assert not any(name == "task_events" for name, _, _ in present)
+    assert "ix_task_events_task" in event_indexes
+
+
+def test_events_outlive_the_rebuild_that_drops_their_key(db: Database) -> None:
+    store = TaskStore(db)
+    cfg = alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    with db.read() as conn:
+        assert inspect(conn).get_foreign_keys("task_events") != []  # 0007 had the key
+    task_id = store.create([NewTask(name="echo_bot.echo", queue="celery")])[0].id
+    upgrade(db)
+    assert [e.type for e in store.events(task_id)] == ["queued"]
+    with db.read() as conn:
+        assert inspect(conn).get_foreign_keys("task_events") == []
