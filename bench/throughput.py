@@ -124,7 +124,14 @@ class TaskCounter:
         .where(tasks_table.c.name == sa.bindparam("name"), UNFINISHED_ROWS)
     )
     # The batch is the only work on its mode's database, so any task left is one of it.
-    ANY_UNFINISHED = sa.select(tasks_table.c.id).where(UNFINISHED_ROWS).limit(1)
+    # Newest first: the oldest entries are of finished tasks (dead until a vacuum), and a
+    # walk over them from the old end took 12 ms a poll after 80,000 tasks on PostgreSQL.
+    ANY_UNFINISHED = (
+        sa.select(tasks_table.c.id)
+        .where(UNFINISHED_ROWS)
+        .order_by(tasks_table.c.created_at.desc(), tasks_table.c.id.desc())
+        .limit(1)
+    )
 
     def __init__(self, db_url: str) -> None:
         url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)

@@ -9,14 +9,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
+from sqlalchemy import update
 
 from corehub.api import create_app
 from corehub.runtime import Runtime
-from corehub.store import Database, TaskFilter
+from corehub.store import Database, TaskFilter, TaskStore
 from corehub.store.migrate import upgrade
+from corehub.store.models import tasks_table
 
 
 def free_port() -> int:
@@ -46,6 +49,15 @@ def migrated_pg_database(
     finally:
         database.dispose()
         postgres_server.drop_database(name)
+
+
+def publish_long_ago(store: TaskStore, ids: list[str]) -> None:
+    """Mark tasks published an hour ago (as if a broker had lost them since)."""
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with store.db.write() as conn:
+        conn.execute(
+            update(tasks_table).where(tasks_table.c.id.in_(ids)).values(published_at=long_ago)
+        )
 
 
 def count_tasks(runtime: Runtime) -> int:

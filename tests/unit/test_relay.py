@@ -11,6 +11,7 @@ import pytest
 from corehub.scheduler import Relay
 from corehub.store import Database, NewTask, TaskRecord, TaskStore
 from corehub.store.migrate import upgrade
+from tests.unit.helpers import publish_long_ago
 
 
 class FakePublisher:
@@ -90,3 +91,21 @@ def test_drain_ends_when_marking_published_fails(
     publisher = FakePublisher(max_calls=5)
     Relay(store, publisher, grace=timedelta(0)).drain()
     assert publisher.calls == 1
+
+
+def test_tasks_a_broker_lost_are_looked_for_every_tenth_of_the_redelivery_window(
+    store: TaskStore,
+) -> None:
+    ids = _stranded(store, 2)
+    now = [100.0]
+    publisher = FakePublisher()
+    relay = Relay(
+        store, publisher, grace=timedelta(0), redelivery=timedelta(seconds=10), clock=lambda: now[0]
+    )
+    publish_long_ago(store, ids)
+    assert relay.run_once() == 2  # the first tick looks, and publishes them again
+    publish_long_ago(store, ids)
+    assert relay.run_once() == 0  # not looked for again within a second (10 s / 10)
+    now[0] += 1.0
+    assert relay.run_once() == 2
+    assert sorted(publisher.published) == sorted(ids + ids)

@@ -30,6 +30,7 @@ from corehub.store import (
     TaskStore,
 )
 from corehub.store.states import is_legal
+from tests.unit.helpers import publish_long_ago
 
 S = TaskStatus
 SUCCESS = Outcome(S.SUCCESS, result={"answer": 42})
@@ -495,6 +496,17 @@ def test_unpublished_includes_requeued_orphans(store: TaskStore) -> None:
     store.mark_published([record.id])
     store.requeue_orphans("worker lost")
     assert _unpublished(store) == {record.id}
+
+
+def test_unclaimed_returns_queued_rows_published_that_long_ago(store: TaskStore) -> None:
+    lost, recent, never = _one(store), _one(store), _one(store)
+    claimed, _ = _claimed(store)
+    publish_long_ago(store, [lost.id, claimed.id])
+    store.mark_published([recent.id])
+    assert [r.id for r in store.unclaimed(published_before=timedelta(minutes=5), limit=10)] == [
+        lost.id
+    ]
+    assert never.id not in {r.id for r in store.unclaimed(published_before=timedelta(0), limit=9)}
 
 
 # -- concurrency ------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -290,24 +289,23 @@ class TaskStore:
         with self.db.read() as conn:
             return [EventRecord.from_row(r) for r in conn.execute(stmt)]
 
-    def unpublished(
-        self, *, older_than: timedelta, limit: int, redelivery: timedelta | None = None
-    ) -> list[TaskRecord]:
-        """The relay's work, oldest first: queued tasks that never reached the broker, and
-        (with `redelivery`) queued tasks published that long ago and still unclaimed, which a
-        broker that lost its messages will never deliver."""
-        never = and_(UNPUBLISHED_ROWS, t.c.created_at <= self._cutoff(older_than))
-        stranded = (
-            never
-            if redelivery is None
-            else or_(never, t.c.published_at <= self._cutoff(redelivery))
+    def unpublished(self, *, older_than: timedelta, limit: int) -> list[TaskRecord]:
+        """The relay's work, oldest first: queued tasks that never reached the broker. Read
+        through the partial index that holds only them, so a tick costs what it finds."""
+        return self._oldest(
+            and_(UNPUBLISHED_ROWS, t.c.created_at <= self._cutoff(older_than)), limit
         )
-        stmt = (
-            select(*TASK_COLUMNS)
-            .where(status_is(S.QUEUED), stranded)
-            .order_by(t.c.created_at)
-            .limit(limit)
+
+    def unclaimed(self, *, published_before: timedelta, limit: int) -> list[TaskRecord]:
+        """Queued tasks published that long ago and still unclaimed, oldest first: a broker
+        that lost its messages will never deliver them. No index holds just these, so this
+        walks the unfinished rows; the relay asks rarely (`Relay`)."""
+        return self._oldest(
+            and_(status_is(S.QUEUED), t.c.published_at <= self._cutoff(published_before)), limit
         )
+
+    def _oldest(self, where: Any, limit: int) -> list[TaskRecord]:
+        stmt = select(*TASK_COLUMNS).where(where).order_by(t.c.created_at).limit(limit)
         with self.db.read() as conn:
             return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
 
