@@ -141,7 +141,7 @@ class SchedulerSettings(BaseModel):
         300.0,
         gt=0,
         description="a queued task published this long ago and still unclaimed is published "
-        "again (a broker lost it); the claim absorbs duplicates",
+        "again (a broker lost it), looked for every tenth of this; the claim absorbs duplicates",
     )
     relay_grace_seconds: float = Field(
         2.0, ge=0, description="age of an unpublished task before the relay publishes it"
