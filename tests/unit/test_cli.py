@@ -192,6 +192,7 @@ def test_list_tasks_json_includes_echo(local: dict[str, Any]) -> None:
 class HubRun:
     echo: subprocess.CompletedProcess[str]
     fail: subprocess.CompletedProcess[str]
+    pipeline: subprocess.CompletedProcess[str]
     stop_seconds: float
     returncode: int | None
     stderr: str
@@ -210,7 +211,8 @@ def _wait_for_ping(url: str, proc: subprocess.Popen[bytes], timeout: float) -> N
 
 
 def _hub_scenario(root: Path) -> HubRun:
-    """Start `corehub up`, run two tasks with --wait beside it, then stop it with SIGINT."""
+    """Start `corehub up`, run two tasks and a pipeline with --wait beside it, then stop it
+    with SIGINT."""
     (root / "home").mkdir()
     port = free_port()
     env = {**_env(root, "data"), "COREHUB_API__PORT": str(port)}
@@ -227,12 +229,17 @@ def _hub_scenario(root: Path) -> HubRun:
         )
     try:
         _wait_for_ping(f"http://127.0.0.1:{port}", proc, timeout=30)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        event = {"event": {"subject": "octo/repo", "payload": {"comment": {"body": "/repopal x"}}}}
+        pipeline_args = ["pipelines", "run", "repopal.handle_event", "--wait"]
+        with ThreadPoolExecutor(max_workers=3) as pool:
             echo = pool.submit(
                 _cli, ["run", "echo_bot.echo", "-k", "text=hello", "--wait"], root, env, 30
             )
             fail = pool.submit(_cli, ["run", "core.fail", "--wait"], root, env, 30)
-            results = echo.result(), fail.result()
+            pipeline = pool.submit(
+                _cli, [*pipeline_args, "--input", json.dumps(event)], root, env, 30
+            )
+            results = echo.result(), fail.result(), pipeline.result()
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -269,6 +276,14 @@ def test_hub_run_wait_prints_the_result(hub_run: HubRun) -> None:
 
 def test_hub_run_of_a_failing_task_exits_1(hub_run: HubRun) -> None:
     assert hub_run.fail.returncode == 1, hub_run.fail.stderr
+
+
+def test_a_pipeline_followed_to_its_end_leaves_its_last_line_whole(hub_run: HubRun) -> None:
+    """Its live tree goes to stderr; when that is no terminal (a log, a pipe), Rich does not
+    end the last frame's line, and the next output ran on from it."""
+    assert hub_run.pipeline.returncode == 0, hub_run.pipeline.stderr
+    assert "execute_command" in hub_run.pipeline.stderr
+    assert hub_run.pipeline.stderr.endswith("\n"), hub_run.pipeline.stderr[-200:]
 
 
 def test_hub_run_of_a_failing_task_reports_its_error(hub_run: HubRun) -> None:

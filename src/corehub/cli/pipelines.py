@@ -68,6 +68,8 @@ def _follow(hub: HubAccess, run: PipelineRunView, timeout: float | None, as_json
             time.sleep(0.2)
             run = hub.pipeline_run(run.run_id)
             live.update(tree(run), refresh=True)
+    if not as_json and not render.err.is_terminal:
+        render.err.line()  # Rich ends the last frame's line only on a terminal
     _finish(run, as_json)
 
 
