@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, insert
+from sqlalchemy import Connection, Dialect
 
 from corehub.store.models import events_table as ev
-from corehub.store.sql import DriverStatement, clock_value
+from corehub.store.sql import DriverStatement, clock_value, driver_insert
 from corehub.store.states import TaskStatus
 
-EVENT_COLUMNS = [
+EVENT_COLUMNS = (
     "task_id",
     "type",
     "from_status",
@@ -21,7 +20,7 @@ EVENT_COLUMNS = [
     "message",
     "data",
     "created_at",
-]
+)
 
 
 def event_row(
@@ -44,11 +43,9 @@ def event_row(
     }
 
 
-@cache
 def event_insert(dialect: Dialect) -> DriverStatement:
-    """The one statement that inserts an event row, compiled once per dialect."""
-    columns = {c: bindparam(c, type_=ev.c[c].type) for c in EVENT_COLUMNS}
-    return DriverStatement(insert(ev).values(columns), dialect)
+    """The one statement that inserts an event row."""
+    return driver_insert(ev, EVENT_COLUMNS, dialect)
 
 
 def append_events(conn: Connection, now: Any, rows: Sequence[dict[str, Any]]) -> None:

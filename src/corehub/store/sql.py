@@ -6,11 +6,12 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Dialect, Table, select
+from sqlalchemy import Connection, Dialect, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -23,6 +24,14 @@ def insert_if_absent(
     module: Any = postgresql if dialect == "postgresql" else sqlite
     columns = [key] if isinstance(key, str) else list(key)
     return module.insert(table).values(**row).on_conflict_do_nothing(index_elements=columns)
+
+
+@cache
+def driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> DriverStatement:
+    """`INSERT INTO table (columns) VALUES (…)`, each value bound through its column's type,
+    compiled once per table, columns and dialect."""
+    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+    return DriverStatement(insert(table).values(values), dialect)
 
 
 def clock_value(conn: Connection, now: Any) -> datetime:

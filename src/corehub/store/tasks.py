@@ -7,20 +7,17 @@ None/False), which is how duplicate deliveries, zombies and races lose quietly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import (
     Connection,
-    Dialect,
     and_,
     bindparam,
     case,
     delete,
     func,
-    insert,
     select,
     update,
 )
@@ -54,7 +51,7 @@ from corehub.store.records import (
     TaskFilter,
     TaskRecord,
 )
-from corehub.store.sql import DriverStatement, clock_value, insert_if_absent
+from corehub.store.sql import clock_value, driver_insert, insert_if_absent
 from corehub.store.states import TERMINAL, ErrorClass, TaskStatus
 from corehub.store.transitions import Transitions
 
@@ -375,7 +372,7 @@ def insert_tasks(
     for row, task in zip(rows, tasks, strict=True):
         if task.gated and task.run_at is None:
             row["run_at"] = stamp
-    _task_insert(conn.dialect).many(conn, rows)
+    driver_insert(t, tuple(rows[0]), conn.dialect).many(conn, rows)
     first = [
         event_row(
             task.id,
@@ -406,14 +403,6 @@ def insert_tasks(
 
 # What a new row holds in the columns `_row` does not fill: nothing yet.
 UNSET_COLUMNS: dict[str, Any] = {c.name: None for c in TASK_COLUMNS}
-
-
-@cache
-def _task_insert(dialect: Dialect) -> DriverStatement:
-    """The insert of a new task row (every column `_row` fills), compiled once per dialect."""
-    columns = list(_row(NewTask(name="", queue=""), S.QUEUED, datetime.now(UTC)))
-    values = {c: bindparam(c, type_=t.c[c].type) for c in columns}
-    return DriverStatement(insert(t).values(values), dialect)
 
 
 def _listing_index(statuses: Iterable[TaskStatus]) -> list[Any]:
