@@ -82,34 +82,36 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(busy_timeout_ms, sqlite_synchronous)
         else:
-            self.engine = create_engine(
-                self.url,
-                pool_size=pool_size,
-                max_overflow=pool_size * 2,
-                pool_pre_ping=True,
-                **JSON_CODEC,
-            )
+            self.engine = self._postgres_engine(pool_size)
         self._writer = self.engine.execution_options(corehub_write=True)
         self._group: GroupCommit[Callable[[Connection], Any], Any] = GroupCommit(self._write_group)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # PostgreSQL sessions whose commits return before their WAL is flushed, for the
         # writes that may be lost in a crash (`autocommit(flushed=False)`). An engine of their
         # own, so that such a session never goes back to the pool the durable writes use.
+        self._engines = [self.engine]
         self._unflushed: Engine = self._autocommit
         if async_claim_commit and not self.is_sqlite:
-            self._unflushed = create_engine(
-                self.url,
-                pool_size=pool_size,
-                max_overflow=pool_size * 2,
-                pool_pre_ping=True,
+            self._unflushed = self._postgres_engine(
+                pool_size,
                 connect_args={"options": "-c synchronous_commit=off"},
                 isolation_level="AUTOCOMMIT",
-                **JSON_CODEC,
             )
+            self._engines.append(self._unflushed)
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    def _postgres_engine(self, pool_size: int, **options: Any) -> Engine:
+        return create_engine(
+            self.url,
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_pre_ping=True,
+            **JSON_CODEC,
+            **options,
+        )
 
     def _sqlite_engine(self, busy_timeout_ms: int, synchronous: str) -> Engine:
         path = self.url.database
@@ -149,8 +151,8 @@ class Database:
     def _check_fork(self) -> None:
         # Connections must never cross a fork (prefork pool children inherit the engine).
         if os.getpid() != self._pid:
-            self.engine.dispose(close=False)
-            self._unflushed.engine.dispose(close=False)
+            for engine in self._engines:
+                engine.dispose(close=False)
             self._kept = threading.local()
             self._pid = os.getpid()
 
@@ -243,5 +245,5 @@ class Database:
             conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
-        self.engine.dispose()
-        self._unflushed.engine.dispose()
+        for engine in self._engines:
+            engine.dispose()
