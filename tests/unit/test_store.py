@@ -231,7 +231,10 @@ def test_finish_of_a_missing_row_returns_false(store: TaskStore) -> None:
 def test_adopt_inserts_a_queued_row_for_an_unknown_id(store: TaskStore) -> None:
     task = _new(text="adopted")
     store.adopt(task, message="from a plain Celery client")
-    assert _get(store, task.id).status is S.QUEUED
+    row = _get(store, task.id)
+    assert row.status is S.QUEUED
+    [queued] = store.events(task.id)
+    assert (queued.type, queued.created_at) == ("queued", row.created_at)
 
 
 def test_adopt_returns_true_the_first_time(store: TaskStore) -> None:

@@ -87,12 +87,15 @@ class TaskStore:
 
         Returns False when the row already exists: the message then was ours or a duplicate.
         """
-        now = self.db.now()
+        row = _row(task, S.QUEUED, self.db.now())
         with self.db.write() as conn:
-            stmt = _insert_if_absent(self.db.dialect, _row(task, S.QUEUED, now)).returning(t.c.id)
-            if conn.execute(stmt).first() is None:
+            stmt = _insert_if_absent(self.db.dialect, row).returning(t.c.created_at)
+            created = conn.execute(stmt).first()
+            if created is None:
                 return False
-            append_events(conn, now, [event_row(task.id, "queued", None, S.QUEUED, 0, message)])
+            # Stamped with the row's own time: no second read of the clock on PostgreSQL.
+            event = event_row(task.id, "queued", None, S.QUEUED, 0, message)
+            append_events(conn, created.created_at, [event])
         return True
 
     def mark_published(self, task_ids: Iterable[str], fence: Fence | None = None) -> None:
