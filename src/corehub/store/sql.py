@@ -89,10 +89,26 @@ class DriverStatement:
                 values[name] = process(values[name])
         return values
 
+    def _bound_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`_bound` for each row, processing a value the rows share (the batch's one
+        timestamp, a common default) once: a UTC time costs 10 µs to bind on SQLite."""
+        bound = [{**self.defaults, **row} for row in rows]
+        for name, process in self.processors.items():
+            last_in: Any = None
+            last_out: Any = None
+            for values in bound:
+                value = values[name]
+                if value is None:
+                    continue
+                if value is not last_in:
+                    last_in, last_out = value, process(value)
+                values[name] = last_out
+        return bound
+
     def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Run the statement once per row, in one driver call (psycopg pipelines them into
         one round trip; sqlite3 loops in C). Returns nothing: a bulk insert knows its rows."""
-        bound = [self._bound(row) for row in rows]
+        bound = self._bound_rows(rows)
         raw: Any = conn.connection.driver_connection
         if self.sqlite:
             args = [[values[name] for name in self.positions] for values in bound]
