@@ -5,6 +5,7 @@ raising."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -165,13 +166,14 @@ def test_a_plain_celery_worker_runs_a_batch_highest_priority_first(
 
 
 def _comparable(message: Any) -> dict[str, Any]:
-    """What a worker sees of a message, without what differs per delivery."""
+    """What a worker sees of a message, without what differs per delivery; the body decoded
+    (the batch's JSON is compact, send_task's has spaces)."""
     per_delivery = {"delivery_tag", "consumer_tag", "redelivered"}
     return {
         "headers": message.headers,
         "properties": {k: v for k, v in message.properties.items() if k not in per_delivery},
         "delivery_info": {k: v for k, v in message.delivery_info.items() if k not in per_delivery},
-        "body": message.body,
+        "body": message.decode(),
     }
 
 
@@ -198,7 +200,8 @@ def test_batched_messages_are_the_ones_send_task_sends(
 
 
 def _raw_lists(broker: str, queue: str) -> dict[str, list[Any]]:
-    """Redis: each of the queue's priority lists, its envelopes without their delivery tag."""
+    """Redis: each of the queue's priority lists, its envelopes without their delivery tag
+    and with their bodies decoded."""
     if not broker.startswith("redis://"):
         return {}
     client = redis.Redis.from_url(broker, decode_responses=True)
@@ -207,6 +210,7 @@ def _raw_lists(broker: str, queue: str) -> dict[str, list[Any]]:
         envelopes = [json.loads(raw) for raw in client.lrange(key, 0, -1)]
         for envelope in envelopes:
             del envelope["properties"]["delivery_tag"]
+            envelope["body"] = json.loads(base64.b64decode(envelope["body"]))
         lists[str(key)] = envelopes  # str already: decode_responses
     client.close()
     return lists

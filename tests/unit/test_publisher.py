@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from celery._state import _task_stack
+from celery.signals import before_task_publish
+from kombu import Producer
 from kombu.entity import Exchange, Queue
 
 from corehub.config import Settings
@@ -89,12 +91,13 @@ def drain(app: CorehubCelery, queue: str) -> list[Any]:
 
 
 def fingerprint(message: Any) -> dict[str, Any]:
-    """What a worker sees of a message, without the per-delivery tag."""
+    """What a worker sees of a message, without the per-delivery tag; the body decoded (the
+    batch's JSON is compact, send_task's has spaces)."""
     return {
         "headers": message.headers,
         "properties": {k: v for k, v in message.properties.items() if k != "delivery_tag"},
         "delivery_info": message.delivery_info,
-        "body": message.body,
+        "body": message.decode(),
         "content_type": message.content_type,
         "content_encoding": message.content_encoding,
     }
@@ -237,6 +240,27 @@ def test_what_the_batch_cannot_reproduce_goes_through_send_task(
     assert [m.headers["id"] for m in drain(app, queue)] == [t.id for t in tasks]
 
 
+def test_a_listener_to_celerys_publish_signals_gets_every_message(
+    app: CorehubCelery, publisher: CeleryPublisher, queue: str, send_task_calls: list[str]
+) -> None:
+    """Tracing hooks add headers in before_task_publish: the batch leaves them to send_task."""
+    seen: list[str] = []
+
+    def listener(headers: dict[str, Any], **_: Any) -> None:
+        seen.append(headers["id"])
+        headers["traceparent"] = "00-trace"
+
+    tasks = [record(queue=queue, args=[i]) for i in range(3)]
+    before_task_publish.connect(listener, weak=False)
+    try:
+        assert publisher.publish(tasks) == [t.id for t in tasks]
+    finally:
+        before_task_publish.disconnect(listener)
+
+    assert send_task_calls == seen == [t.id for t in tasks]
+    assert {m.headers["traceparent"] for m in drain(app, queue)} == {"00-trace"}
+
+
 def test_a_failed_chunk_is_sent_again_one_by_one(
     app: CorehubCelery,
     publisher: CeleryPublisher,
@@ -247,17 +271,17 @@ def test_a_failed_chunk_is_sent_again_one_by_one(
 ) -> None:
     publisher.batch_size = 2
     tasks = [record(queue=queue, args=[i]) for i in range(5)]
-    create = app.amqp.create_task_message
+    publish = Producer.publish
     calls = 0
 
-    def fail_third(*args: Any, **kwargs: Any) -> Any:
+    def fail_third(producer: Producer, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise ConnectionResetError("broker went away")
-        return create(*args, **kwargs)
+        return publish(producer, *args, **kwargs)
 
-    monkeypatch.setattr(app.amqp, "create_task_message", fail_third)
+    monkeypatch.setattr(Producer, "publish", fail_third)
     with caplog.at_level(logging.WARNING, "corehub.engine"):
         assert publisher.publish(tasks) == [t.id for t in tasks]
 

@@ -2,23 +2,30 @@
 promise, and the relay keeps it.
 
 A batch is published without `send_task`'s per-call work (registry lookup, routing, producer
-and declaration checks, result object), but each message is still built and sent by Celery's
-own `create_task_message` and `send_task_message`, so workers get exactly what `send_task`
-would have sent. The sends run inside kombu's `Producer.batch()`: on Redis kombu's `_put`
-(priority list, envelope) then buffers the LPUSHes in one pipeline, one round trip per chunk
-instead of one per message; other transports publish each message at once. Whatever the batch
-path cannot reproduce, or fails to hand over, goes through `send_task` one message at a time.
+and declaration checks, result object, argument reprs, serializing through kombu's registry):
+each message is Celery's task protocol 2, built here with the headers and properties
+`send_task` gives it (tests compare the two), its body encoded by orjson, and handed to kombu's
+`Producer.publish` ready to send. The sends run inside kombu's `Producer.batch()`: on Redis
+kombu's `_put` (priority list, envelope) then buffers the LPUSHes in one pipeline, one round
+trip per chunk instead of one per message; other transports publish each message at once.
+Whatever the batch path cannot reproduce (routes, a task's own options, listeners to Celery's
+publish signals, a result backend that tracks calls), or fails to hand over, goes through
+`send_task` one message at a time.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from celery import signals
 from celery.app.task import extract_exec_options
+from celery.backends.base import BaseBackend
 from celery.utils.nodenames import anon_nodename
 
+from corehub import jsoncodec
 from corehub.engine.app import CorehubCelery
 from corehub.engine.execution import STEP_HEADER
 from corehub.engine.priorities import priority_levels
@@ -104,50 +111,45 @@ class CeleryPublisher:
     def _publish_batched(self, producer: Any, tasks: Sequence[TaskRecord], done: list[str]) -> None:
         """What send_task does for each task, with the per-batch parts done once. Appends the
         ids of each chunk once the broker has it; publishes nothing if the batch needs routing
-        this path does not reproduce."""
+        or publishing this path does not reproduce."""
         queues = self._destinations(tasks)
         if queues is None:
             return
-        app, amqp = self.app, self.app.amqp
+        app = self.app
         for queue in queues.values():
             producer.maybe_declare(queue)  # send_task checks this on every message
-        create, send, backend = amqp.create_task_message, amqp.send_task_message, app.backend
         parent = app.current_worker_task  # a task publishing (pipeline steps): its children
         root_id = parent_id = None
         if parent is not None:
             root_id = parent.request.root_id or parent.request.id
             parent_id = parent.request.id
-        reply_to, sent_event = app.thread_oid, app.conf.task_send_sent_event
-        origin = anon_nodename()  # what Celery computes for each message: this process
+        common = _Common(
+            reply_to=app.thread_oid,
+            origin=anon_nodename(),  # what Celery computes for each message: this process
+            root_id=root_id,
+            parent_id=parent_id,
+            delivery_modes={
+                name: queue.exchange.delivery_mode or app.conf.task_default_delivery_mode
+                for name, queue in queues.items()
+            },
+        )
+        publish = producer.publish
         for chunk in _chunks(tasks, self.batch_size):
             with producer.batch():
                 for task in chunk:
-                    message = create(
-                        task.id,
-                        task.name,
-                        task.args,
-                        task.kwargs,
-                        reply_to=reply_to,
-                        time_limit=task.time_limit,
-                        soft_time_limit=task.soft_time_limit,
-                        create_sent_event=sent_event,
-                        root_id=root_id,
-                        parent_id=parent_id,
-                        ignore_result=None,  # as send_task passes it
-                        origin=origin,
-                        **ARGUMENTS_NOT_REPEATED,
-                    )
-                    backend.on_task_call(producer, task.id)
-                    send(
-                        producer,
-                        task.name,
-                        message,
-                        queue=queues[task.queue],
+                    headers, properties = common.message(task)
+                    publish(
+                        jsoncodec.dumps([task.args, task.kwargs, EMBED]),
+                        exchange="",  # a direct queue: send_task's routing key is its name
+                        routing_key=task.queue,
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        headers=headers,
                         priority=self.levels.get(task.priority),
-                        headers=_headers(task),
+                        delivery_mode=common.delivery_modes[task.queue],
                         declare=[],  # declared above
                         retry=False,  # a failed chunk goes through send_task, which retries
-                        **ARGUMENTS_NOT_REPEATED,  # send_task copies its options here too
+                        **properties,
                     )
             # Leaving the batch flushed it; on other transports each message is already out.
             done.extend(task.id for task in chunk)
@@ -159,10 +161,10 @@ class CeleryPublisher:
         """Each queue name's declaration, or None when send_task would route or encode some
         task differently: task_routes, a registered task's own publish options, or a queue
         on a non-direct exchange (published through the exchange, a lookup per message)."""
-        amqp = self.app.amqp
-        if amqp.routes:
+        amqp, conf = self.app.amqp, self.app.conf
+        if amqp.routes or not _publishes_as_built(self.app):
             return None
-        serializer = self.app.conf.task_serializer
+        serializer = conf.task_serializer
         registered = self.app._tasks  # as send_task: without finalizing the app
         for name in {task.name for task in tasks}:
             task_type = registered.get(name)
@@ -192,6 +194,69 @@ class CeleryPublisher:
 def _headers(task: TaskRecord) -> dict[str, Any] | None:
     """A pipeline step says so, and its worker claims it as one at once (one round trip)."""
     return {STEP_HEADER: True} if task.pipeline_run_id is not None else None
+
+
+# The third part of a protocol-2 body: no canvas (corehub's pipelines live in its database).
+EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+@dataclass(frozen=True)
+class _Common:
+    """What every message of one batch shares."""
+
+    reply_to: str
+    origin: str
+    root_id: str | None
+    parent_id: str | None
+    delivery_modes: dict[str, int]
+
+    def message(self, task: TaskRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The headers and properties Celery's `as_task_v2` and `send_task_message` give
+        this task's message (no countdown, expiry, group or stamps: corehub keeps those in
+        its database)."""
+        headers: dict[str, Any] = {
+            "lang": "py",
+            "task": task.name,
+            "id": task.id,
+            "shadow": None,
+            "eta": None,
+            "expires": None,
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": [task.time_limit, task.soft_time_limit],
+            "root_id": self.root_id or task.id,
+            "parent_id": self.parent_id,
+            "origin": self.origin,
+            "ignore_result": None,  # as send_task passes it
+            "replaced_task_nesting": 0,
+            "stamped_headers": None,
+            "stamps": {},
+            **ARGUMENTS_NOT_REPEATED,
+        }
+        headers.update(_headers(task) or {})
+        properties = {
+            "correlation_id": task.id,
+            "reply_to": self.reply_to,
+            **ARGUMENTS_NOT_REPEATED,  # send_task copies its options into the properties
+        }
+        return headers, properties
+
+
+def _publishes_as_built(app: CorehubCelery) -> bool:
+    """Whether a message built here is all that send_task would do: nobody listens to
+    Celery's publish signals (tracing hooks that add headers), no sent events, no
+    compression, and the result backend does nothing when a task is called."""
+    conf = app.conf
+    return (
+        not signals.before_task_publish.receivers
+        and not signals.after_task_publish.receivers
+        and not signals.task_sent.receivers
+        and not conf.task_send_sent_event
+        and not conf.task_compression
+        and conf.task_serializer == "json"
+        and type(app.backend).on_task_call is BaseBackend.on_task_call
+    )
 
 
 def _chunks(tasks: Sequence[TaskRecord], size: int) -> Iterator[Sequence[TaskRecord]]:
