@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from corehub.config import Settings
+from corehub.modules import echo_bot
+from corehub.registry import Registry
 from corehub.scheduler import Relay
+from corehub.service.tasks import SubmitRequest, TaskService
 from corehub.store import Database, NewTask, TaskRecord, TaskStore
 from corehub.store.migrate import upgrade
 from tests.unit.helpers import publish_long_ago
@@ -109,3 +113,56 @@ def test_tasks_a_broker_lost_are_looked_for_every_tenth_of_the_redelivery_window
     now[0] += 1.0
     assert relay.run_once() == 2
     assert sorted(publisher.published) == sorted(ids + ids)
+
+
+def _service(store: TaskStore, publisher: FakePublisher) -> TaskService:
+    registry = Registry()
+    echo_bot.register_tasks(registry)
+    return TaskService(store, registry, publisher, Settings())
+
+
+def _row_versions(store: TaskStore, ids: list[str]) -> dict[str, object]:
+    """Each task's published_at and updated_at: a mark written later would set them."""
+    return {i: (r.published_at, r.updated_at) for i in ids if (r := store.get(i)) is not None}
+
+
+def test_submitted_tasks_are_stored_marked_and_no_mark_is_written_after(
+    store: TaskStore,
+) -> None:
+    publisher = FakePublisher()
+    records = _service(store, publisher).submit_many(
+        [SubmitRequest("echo_bot.echo", {"text": str(i)}) for i in range(3)]
+    )
+    ids = [r.id for r in records]
+    store.marks.flush()
+
+    assert publisher.published == ids
+    assert _row_versions(store, ids) == {r.id: (r.created_at, r.created_at) for r in records}
+    assert store.unpublished(older_than=timedelta(0), limit=10) == []
+
+
+def test_what_a_submit_could_not_publish_is_unmarked_for_the_relay(store: TaskStore) -> None:
+    records = _service(store, FakePublisher(accept=False)).submit_many(
+        [SubmitRequest("echo_bot.echo", {"text": str(i)}) for i in range(2)]
+    )
+
+    stranded = store.unpublished(older_than=timedelta(0), limit=10)
+    assert sorted(t.id for t in stranded) == sorted(r.id for r in records)
+    relay = FakePublisher()
+    Relay(store, relay, grace=timedelta(0)).drain()
+    assert sorted(relay.published) == sorted(r.id for r in records)
+
+
+def test_a_task_whose_submitter_died_before_publishing_is_found_by_the_redelivery_check(
+    store: TaskStore,
+) -> None:
+    """Committed marked, never published (the process died between): not the relay's
+    every-tick work, but a broker-lost task once the redelivery window has passed."""
+    ids = [r.id for r in store.create([NewTask(name="core.noop", queue="celery")], published=True)]
+    publisher = FakePublisher()
+    relay = Relay(store, publisher, grace=timedelta(0), redelivery=timedelta(seconds=10))
+
+    assert store.unpublished(older_than=timedelta(0), limit=10) == []
+    publish_long_ago(store, ids)  # as the window passing would leave it
+    assert relay.run_once() == 1
+    assert publisher.published == ids

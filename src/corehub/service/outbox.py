@@ -29,14 +29,16 @@ def publish_committed(
     fence: Fence | None = None,
     *,
     defer_mark: bool = False,
+    marked: bool = False,
 ) -> int:
     """Publish committed tasks that are due (queued) and mark them; whatever fails stays
     for the relay. Scheduled ones wait in SQL until the leader releases them.
 
     `defer_mark` leaves the mark to the store's batched background writer (request paths:
-    the caller does not wait for a hint). Returns how many were published and marked: 0
-    when marking failed, so a caller that loops until nothing is left cannot spin on rows
-    it keeps re-publishing.
+    the caller does not wait for a hint). `marked`: the rows were stored marked
+    (`TaskStore.create(published=True)`), so only what fails is written, unmarked. Returns
+    how many were published and marked: 0 when marking failed, so a caller that loops until
+    nothing is left cannot spin on rows it keeps re-publishing.
     """
     tasks = [task for task in tasks if task.status is TaskStatus.QUEUED]  # not the waiting
     if publisher is None or not tasks:
@@ -48,6 +50,10 @@ def publish_committed(
             len(tasks) - len(published),
             len(tasks),
         )
+    if marked:
+        sent = set(published)
+        _unmark(store, [task.id for task in tasks if task.id not in sent])
+        return len(published)
     if defer_mark:
         store.marks.add(published)
         return len(published)
@@ -57,6 +63,15 @@ def publish_committed(
         log.warning("could not mark %d tasks published: %s", len(published), exc)
         return 0
     return len(published)
+
+
+def _unmark(store: TaskStore, task_ids: list[str]) -> None:
+    if not task_ids:
+        return
+    try:
+        store.unmark_published(task_ids)
+    except Exception as exc:  # the redelivery check republishes them, later
+        log.warning("could not unmark %d unpublished tasks: %s", len(task_ids), exc)
 
 
 def apply_changes(

@@ -219,8 +219,8 @@ class TaskService:
         return self._store_and_publish([self.prepare(r) for r in reqs])
 
     def _store_and_publish(self, new: Sequence[NewTask]) -> list[TaskRecord]:
-        records = self.store.create(new)
-        publish_committed(self.store, self.publisher, records, defer_mark=True)
+        records = self.store.create(new, published=self.publisher is not None)
+        publish_committed(self.store, self.publisher, records, marked=True)
         return records
 
     def replay(self, task_id: str, *, kwargs: dict[str, Any] | None = None) -> TaskRecord:

@@ -2,9 +2,11 @@
 
 `published_at` is only the relay's hint that a queued task reached the broker. A mark that
 comes late, or never (the process died first), costs at worst one duplicate message after
-the relay's grace, which the claim's compare-and-set absorbs. So a submit does not wait for
-its mark; a background thread writes the marks of every request of the last moment at once,
-and only for tasks still queued and unmarked (a claimed task is not written again).
+the relay's grace, which the claim's compare-and-set absorbs. So a request that releases
+tasks (pipeline steps, inbound events) does not wait for their mark; a background thread
+writes the marks of every request of the last moment at once, and only for tasks still
+queued and unmarked (a claimed task is not written again). Submitted tasks need none: they
+are stored marked (`TaskStore.create(published=True)`).
 """
 
 from __future__ import annotations

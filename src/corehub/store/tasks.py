@@ -72,13 +72,22 @@ class TaskStore:
 
     # -- accepting -------------------------------------------------------------------------
 
-    def create(self, tasks: Sequence[NewTask], *, message: str | None = None) -> list[TaskRecord]:
-        """Insert rows and their first events in one transaction (accept = commit)."""
+    def create(
+        self, tasks: Sequence[NewTask], *, message: str | None = None, published: bool = False
+    ) -> list[TaskRecord]:
+        """Insert rows and their first events in one transaction (accept = commit).
+
+        `published`: the caller publishes the queued ones as soon as this commits, so they
+        are stored marked, which spares each a second row version (the mark's UPDATE, which
+        touched every index of the table). The caller unmarks what it fails to hand over
+        (`unmark_published`); should it die first, the relay's redelivery check republishes
+        them after `scheduler.redelivery_seconds`.
+        """
         if not tasks:
             return []
         try:
             with self.db.write() as conn:
-                return insert_tasks(conn, self.db.now(), tasks, message)
+                return insert_tasks(conn, self.db.now(), tasks, message, published=published)
         except IntegrityError as exc:
             raise Conflict("a task with this id or idempotency key already exists") from exc
 
@@ -111,6 +120,19 @@ class TaskStore:
         )
         with self.db.write() as conn:
             conn.execute(stmt, {"ids": ids, "now": self.db.now()})
+
+    def unmark_published(self, task_ids: Iterable[str]) -> None:
+        """Tasks stored marked (`create(published=True)`) that did not reach the broker: the
+        relay's next tick takes them."""
+        ids = list(task_ids)
+        if not ids:
+            return
+        with self.db.write() as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.id.in_(ids), status_is(S.QUEUED))
+                .values(published_at=None)
+            )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -358,7 +380,12 @@ def cancel_in(conn: Connection, now: Any, task_id: str, reason: str) -> TaskStat
 
 
 def insert_tasks(
-    conn: Connection, now: Any, tasks: Sequence[NewTask], message: str | None = None
+    conn: Connection,
+    now: Any,
+    tasks: Sequence[NewTask],
+    message: str | None = None,
+    *,
+    published: bool = False,
 ) -> list[TaskRecord]:
     """Insert task rows and their first events inside the caller's transaction.
 
@@ -366,7 +393,8 @@ def insert_tasks(
     (held in SQL until the leader releases it; due at once if it names no time). A task with
     a `parent_id` is a replay: its parent gets a `replayed` event too. The rows are stamped
     with the database's clock read once, and inserted in one driver call: the records are
-    built from what was inserted rather than read back.
+    built from what was inserted rather than read back. With `published` the queued rows
+    are stored marked published (see `TaskStore.create`).
     """
     if not tasks:
         return []
@@ -375,6 +403,7 @@ def insert_tasks(
     for row, task in zip(rows, tasks, strict=True):
         if task.gated and task.run_at is None:
             row["run_at"] = stamp
+        row["published_at"] = stamp if published and row["status"] is S.QUEUED else None
     driver_insert(t, tuple(rows[0]), conn.dialect).many(conn, rows)
     first = [
         event_row(
