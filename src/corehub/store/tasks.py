@@ -129,9 +129,7 @@ class TaskStore:
             return
         with self.db.write() as conn:
             conn.execute(
-                update(t)
-                .where(t.c.id.in_(ids), status_is(S.QUEUED))
-                .values(published_at=None)
+                update(t).where(t.c.id.in_(ids), status_is(S.QUEUED)).values(published_at=None)
             )
 
     # -- running ---------------------------------------------------------------------------
