@@ -138,7 +138,7 @@ def test_a_forked_child_does_not_wait_for_a_writer_of_its_parent() -> None:
     assert group.submit(7) == 7
 
 
-def test_coroutines_arriving_during_a_write_share_the_next_one_and_one_thread() -> None:
+def test_coroutines_arriving_during_a_write_share_the_next_one_off_the_event_loop() -> None:
     writer = SlowWriter()
     group: GroupCommit[int, int] = GroupCommit(writer)
     writing_threads: set[int] = set()
@@ -161,8 +161,9 @@ def test_coroutines_arriving_during_a_write_share_the_next_one_and_one_thread() 
 
     first, rest = asyncio.run(scenario())
     assert (first, rest) == (0, {i: i * 10 for i in (2, 4, 6, 8, 10)})
-    assert writer.batches == [[0], [2, 4, 6, 8, 10]]
-    assert len(writing_threads) == 1  # the first caller's thread wrote both batches
+    assert writer.batches == [[0], [2, 4, 6, 8, 10]]  # one write, so one thread hop, for five
+    # The executor runs each batch; which of its threads is its business (the first one may
+    # not be idle yet when the heir's batch is handed over).
     assert threading.get_ident() not in writing_threads  # never the event loop's
 
 
