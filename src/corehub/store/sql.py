@@ -82,16 +82,10 @@ class DriverStatement:
                 c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
             ]
 
-    def _bound(self, params: dict[str, Any]) -> dict[str, Any]:
-        values = {**self.defaults, **params}
-        for name, process in self.processors.items():
-            if values[name] is not None:
-                values[name] = process(values[name])
-        return values
-
-    def _bound_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """`_bound` for each row, processing a value the rows share (the batch's one
-        timestamp, a common default) once: a UTC time costs 10 µs to bind on SQLite."""
+    def _bound(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each row's parameters with the statement's literals, through their types' bind
+        processors. A value the rows share (a batch's one timestamp, a common default) is
+        processed once: binding a UTC time for SQLite costs about 10 µs."""
         bound = [{**self.defaults, **row} for row in rows]
         for name, process in self.processors.items():
             last_in: Any = None
@@ -108,7 +102,7 @@ class DriverStatement:
     def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Run the statement once per row, in one driver call (psycopg pipelines them into
         one round trip; sqlite3 loops in C). Returns nothing: a bulk insert knows its rows."""
-        bound = self._bound_rows(rows)
+        bound = self._bound(rows)
         raw: Any = conn.connection.driver_connection
         if self.sqlite:
             args = [[values[name] for name in self.positions] for values in bound]
@@ -125,7 +119,7 @@ class DriverStatement:
 
     def first(self, conn: Connection, params: dict[str, Any]) -> Any:
         """The first row (attribute access by column name), or None."""
-        values = self._bound(params)
+        values = self._bound((params,))[0]
         raw: Any = conn.connection.driver_connection
         if self.sqlite:
             return self._first_on_sqlite(raw, [values[name] for name in self.positions])
