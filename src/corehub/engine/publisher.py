@@ -208,7 +208,7 @@ class _Common:
     origin: str
     root_id: str | None
     parent_id: str | None
-    delivery_modes: dict[str, int]
+    delivery_modes: dict[str, int | str]  # 2, or Celery's default, "persistent"
 
     def message(self, task: TaskRecord) -> tuple[dict[str, Any], dict[str, Any]]:
         """The headers and properties Celery's `as_task_v2` and `send_task_message` give

@@ -74,7 +74,7 @@ class EventService:
         if seen is not None:  # the common replay, answered without planning anything
             return Received(seen, created=False)
         recorded = self.store.record(event, self._plan(event))
-        publish_committed(self.tasks, self.publisher, recorded.tasks, defer_mark=True)
+        publish_committed(self.tasks, self.publisher, recorded.tasks, mark="later")
         if recorded.created:
             log.info(
                 "event %s from %s (%s) started %d run(s)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from corehub.store import TaskRecord, TaskStatus, TaskStore
 from corehub.store.leadership import Fence
@@ -22,23 +22,28 @@ class Publisher(Protocol):
         """Tell workers not to start `task_id` (and, with `terminate`, to kill its run)."""
 
 
+# How the tasks published get their `published_at` mark:
+# - "now": written before returning (the scheduler's fenced paths);
+# - "later": left to the store's batched background writer (request paths: the caller does
+#   not wait for a hint);
+# - "stored": the rows were inserted marked (`TaskStore.create(published=True)`), so only
+#   those the broker refused are written, unmarked, for the relay.
+Mark = Literal["now", "later", "stored"]
+
+
 def publish_committed(
     store: TaskStore,
     publisher: Publisher | None,
     tasks: Sequence[TaskRecord],
     fence: Fence | None = None,
     *,
-    defer_mark: bool = False,
-    marked: bool = False,
+    mark: Mark = "now",
 ) -> int:
-    """Publish committed tasks that are due (queued) and mark them; whatever fails stays
-    for the relay. Scheduled ones wait in SQL until the leader releases them.
+    """Publish committed tasks that are due (queued) and mark them (`Mark`); whatever fails
+    stays for the relay. Scheduled ones wait in SQL until the leader releases them.
 
-    `defer_mark` leaves the mark to the store's batched background writer (request paths:
-    the caller does not wait for a hint). `marked`: the rows were stored marked
-    (`TaskStore.create(published=True)`), so only what fails is written, unmarked. Returns
-    how many were published and marked: 0 when marking failed, so a caller that loops until
-    nothing is left cannot spin on rows it keeps re-publishing.
+    Returns how many were published and marked: 0 when marking failed, so a caller that
+    loops until nothing is left cannot spin on rows it keeps re-publishing.
     """
     tasks = [task for task in tasks if task.status is TaskStatus.QUEUED]  # not the waiting
     if publisher is None or not tasks:
@@ -50,18 +55,17 @@ def publish_committed(
             len(tasks) - len(published),
             len(tasks),
         )
-    if marked:
+    if mark == "stored":
         sent = set(published)
         _unmark(store, [task.id for task in tasks if task.id not in sent])
-        return len(published)
-    if defer_mark:
+    elif mark == "later":
         store.marks.add(published)
-        return len(published)
-    try:
-        store.mark_published(published, fence)
-    except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
-        log.warning("could not mark %d tasks published: %s", len(published), exc)
-        return 0
+    else:
+        try:
+            store.mark_published(published, fence)
+        except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
+            log.warning("could not mark %d tasks published: %s", len(published), exc)
+            return 0
     return len(published)
 
 
@@ -82,7 +86,9 @@ def apply_changes(
 ) -> None:
     """After a pipeline write commits: publish the steps it released, revoke the started
     tasks it cancelled (best effort: their lease is already gone)."""
-    publish_committed(store, publisher, changed.publish, fence, defer_mark=fence is None)
+    publish_committed(
+        store, publisher, changed.publish, fence, mark="now" if fence is not None else "later"
+    )
     if publisher is not None:
         for task_id in changed.revoke:
             publisher.revoke(task_id, terminate=False)

@@ -220,7 +220,7 @@ class TaskService:
 
     def _store_and_publish(self, new: Sequence[NewTask]) -> list[TaskRecord]:
         records = self.store.create(new, published=self.publisher is not None)
-        publish_committed(self.store, self.publisher, records, marked=True)
+        publish_committed(self.store, self.publisher, records, mark="stored")
         return records
 
     def replay(self, task_id: str, *, kwargs: dict[str, Any] | None = None) -> TaskRecord:
