@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Dialect
 
 from corehub.store.models import events_table as ev
-from corehub.store.sql import DriverStatement, clock_value, driver_insert
+from corehub.store.sql import DriverInsert, clock_value, driver_insert
 from corehub.store.states import TaskStatus
 
 EVENT_COLUMNS = (
@@ -43,7 +43,7 @@ def event_row(
     }
 
 
-def event_insert(dialect: Dialect) -> DriverStatement:
+def event_insert(dialect: Dialect) -> DriverInsert:
     """The one statement that inserts an event row."""
     return driver_insert(ev, EVENT_COLUMNS, dialect)
 

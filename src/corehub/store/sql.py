@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Dialect, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,11 +28,10 @@ def insert_if_absent(
 
 
 @cache
-def driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> DriverStatement:
+def driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> DriverInsert:
     """`INSERT INTO table (columns) VALUES (…)`, each value bound through its column's type,
     compiled once per table, columns and dialect."""
-    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
-    return DriverStatement(insert(table).values(values), dialect)
+    return DriverInsert(table, columns, dialect)
 
 
 def clock_value(conn: Connection, now: Any) -> datetime:
@@ -99,24 +99,6 @@ class DriverStatement:
                 values[name] = last_out
         return bound
 
-    def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Run the statement once per row, in one driver call (psycopg pipelines them into
-        one round trip; sqlite3 loops in C). Returns nothing: a bulk insert knows its rows."""
-        bound = self._bound(rows)
-        raw: Any = conn.connection.driver_connection
-        if self.sqlite:
-            args = [[values[name] for name in self.positions] for values in bound]
-            try:
-                raw.executemany(self.sql, args)
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
-            return
-        try:
-            with raw.cursor() as cursor:
-                cursor.executemany(self.sql, bound)
-        except psycopg.Error as exc:
-            raise DBAPIError.instance(self.sql, bound, exc, psycopg.Error) from exc
-
     def first(self, conn: Connection, params: dict[str, Any]) -> Any:
         """The first row (attribute access by column name), or None."""
         values = self._bound((params,))[0]
@@ -141,3 +123,36 @@ class DriverStatement:
         return self.row(
             *(v if read is None else read(v) for read, v in zip(self.readers, found, strict=True))
         )
+
+
+class DriverInsert(DriverStatement):
+    """A plain INSERT that also inserts many rows in one driver call: COPY on PostgreSQL,
+    where psycopg's pipelined executemany spent about twice the Python per row (a 200-task
+    bulk submit's rows and events: 0.05 against 0.09-0.11 ms of CPU per task), and
+    executemany on SQLite, whose loop runs in C."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+        values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+        super().__init__(insert(table).values(values), dialect)
+        self.columns = list(columns)
+        self.copy = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+        )
+
+    def many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert the rows. Returns nothing: a bulk insert knows its rows."""
+        bound = self._bound(rows)
+        raw: Any = conn.connection.driver_connection
+        if self.sqlite:
+            args = [[values[name] for name in self.positions] for values in bound]
+            try:
+                raw.executemany(self.sql, args)
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+            return
+        try:
+            with raw.cursor() as cursor, cursor.copy(self.copy) as copy:
+                for values in bound:
+                    copy.write_row([values[c] for c in self.columns])
+        except psycopg.Error as exc:
+            raise DBAPIError.instance(self.sql, bound, exc, psycopg.Error) from exc
