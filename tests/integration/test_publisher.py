@@ -25,7 +25,7 @@ from redis.connection import AbstractConnection
 
 from corehub.config import Settings
 from corehub.config.settings import BrokerSettings, DatabaseSettings
-from corehub.engine import CorehubCelery, EngineContext, create_celery
+from corehub.engine import CorehubCelery, EngineContext, create_celery, redis_lists
 from corehub.engine.publisher import CeleryPublisher
 from corehub.registry import Registry
 from corehub.store import Database, TaskStore
@@ -239,6 +239,41 @@ def test_a_redis_batch_costs_one_round_trip_per_chunk(
     assert sends == -(-len(tasks) // publisher.batch_size)
     monkeypatch.undo()
     assert len(drain(app, queue)) == len(tasks) + 1
+
+
+def _lpushes(client: redis.Redis) -> int:
+    stats: dict[str, Any] = client.info("commandstats")
+    return int(stats.get("cmdstat_lpush", {}).get("calls", 0))
+
+
+def test_a_redis_chunk_is_one_lpush_per_priority_list(
+    redis_server: RedisServer, queue: str, tmp_path: Path
+) -> None:
+    broker = redis_server.url_for_db(REDIS_DB)
+    app = make_app(broker, tmp_path)
+    publisher = publisher_of(app)
+    client = redis.Redis.from_url(broker)
+    tasks = [record(queue=queue, priority=("high", "low")[i % 2], args=[i]) for i in range(1000)]
+    before = _lpushes(client)
+
+    assert publisher.publish(tasks) == [t.id for t in tasks]
+
+    # kombu's own batch sends one LPUSH per message: 1,000 here.
+    assert _lpushes(client) - before == 2 * -(-len(tasks) // publisher.batch_size)
+    highs = [m.headers["id"] for m in drain(app, queue)][: len(tasks) // 2]
+    assert highs == [t.id for t in tasks if t.priority == "high"]  # in order within a list
+    client.close()
+
+
+def test_a_queue_that_expires_is_left_to_kombu(
+    redis_server: RedisServer, queue: str, tmp_path: Path
+) -> None:
+    app = make_app(redis_server.url_for_db(REDIS_DB), tmp_path)
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        assert redis_lists.pushes_directly(channel, [queue])
+        channel._expires[queue] = 60_000  # what kombu records for a queue with x-expires
+        assert not redis_lists.pushes_directly(channel, [queue])  # kombu refreshes the expiry
 
 
 @pytest.mark.parametrize("scheme", ["redis", "amqp"])

@@ -4,19 +4,18 @@ promise, and the relay keeps it.
 A batch is published without `send_task`'s per-call work (registry lookup, routing, producer
 and declaration checks, result object, argument reprs, serializing through kombu's registry):
 each message is Celery's task protocol 2, built here with the headers and properties
-`send_task` gives it (tests compare the two), its body encoded by orjson, and handed to kombu's
-`Producer.publish` ready to send. The sends run inside kombu's `Producer.batch()`: on Redis
-kombu's `_put` (priority list, envelope) then buffers the LPUSHes in one pipeline, one round
-trip per chunk instead of one per message; other transports publish each message at once.
-Whatever the batch path cannot reproduce (routes, a task's own options, listeners to Celery's
-publish signals, a result backend that tracks calls), or fails to hand over, goes through
-`send_task` one message at a time.
+`send_task` gives it (tests compare the two), its body encoded by orjson. On Redis a chunk's
+messages are pushed in one round trip, one LPUSH per priority list (`redis_lists`); on other
+transports they go to kombu's `Producer.publish` inside `Producer.batch()`. Whatever the batch
+path cannot reproduce (routes, a task's own options, listeners to Celery's publish signals, a
+result backend that tracks calls), or fails to hand over, goes through `send_task` one message
+at a time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +23,20 @@ from celery import signals
 from celery.app.task import extract_exec_options
 from celery.backends.base import BaseBackend
 from celery.utils.nodenames import anon_nodename
+from kombu.entity import maybe_delivery_mode
 
 from corehub import jsoncodec
+from corehub.engine import redis_lists
 from corehub.engine.app import CorehubCelery
 from corehub.engine.execution import STEP_HEADER
 from corehub.engine.priorities import priority_levels
 from corehub.store import TaskRecord
 
 log = logging.getLogger("corehub.engine")
+# kombu's number for a delivery mode given as a name (Celery's default is "persistent").
+_delivery_mode: Callable[[int | str], int] = maybe_delivery_mode
 
-BATCH_SIZE = 500  # tasks per Redis pipeline: a 1,000-task request costs two round trips
+BATCH_SIZE = 500  # tasks per Redis round trip: a 1,000-task request costs two
 # A registered task's own execution options that publishing overrides, passing its own values
 # as send_task's caller; of the others only the app's serializer is reproduced. Any other one
 # changes routing or encoding, so a batch with such a task goes through send_task.
@@ -129,29 +132,36 @@ class CeleryPublisher:
             root_id=root_id,
             parent_id=parent_id,
             delivery_modes={
-                name: queue.exchange.delivery_mode or app.conf.task_default_delivery_mode
+                name: _delivery_mode(
+                    queue.exchange.delivery_mode or app.conf.task_default_delivery_mode
+                )
                 for name, queue in queues.items()
             },
         )
+        channel = producer.channel
+        direct = redis_lists.pushes_directly(channel, list(queues))
         publish = producer.publish
         for chunk in _chunks(tasks, self.batch_size):
-            with producer.batch():
-                for task in chunk:
-                    headers, properties = common.message(task)
-                    publish(
-                        jsoncodec.dumps([task.args, task.kwargs, EMBED]),
-                        exchange="",  # a direct queue: send_task's routing key is its name
-                        routing_key=task.queue,
-                        content_type="application/json",
-                        content_encoding="utf-8",
-                        headers=headers,
-                        priority=self.levels.get(task.priority),
-                        delivery_mode=common.delivery_modes[task.queue],
-                        declare=[],  # declared above
-                        retry=False,  # a failed chunk goes through send_task, which retries
-                        **properties,
-                    )
-            # Leaving the batch flushed it; on other transports each message is already out.
+            messages = [common.outgoing(task, self.levels.get(task.priority)) for task in chunk]
+            if direct:
+                redis_lists.push(channel, messages)
+            else:
+                with producer.batch():
+                    for message in messages:
+                        publish(
+                            message.body,
+                            exchange="",  # a direct queue: send_task's routing key is its name
+                            routing_key=message.queue,
+                            content_type="application/json",
+                            content_encoding="utf-8",
+                            headers=message.headers,
+                            priority=message.priority,
+                            delivery_mode=message.delivery_mode,
+                            declare=[],  # declared above
+                            retry=False,  # a failed chunk goes through send_task, which retries
+                            **message.properties,
+                        )
+            # Pushed, or flushed on leaving kombu's batch (other transports: sent at once).
             done.extend(task.id for task in chunk)
             if parent is not None:
                 for task in chunk:
@@ -208,12 +218,11 @@ class _Common:
     origin: str
     root_id: str | None
     parent_id: str | None
-    delivery_modes: dict[str, int | str]  # 2, or Celery's default, "persistent"
+    delivery_modes: dict[str, int]
 
-    def message(self, task: TaskRecord) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The headers and properties Celery's `as_task_v2` and `send_task_message` give
-        this task's message (no countdown, expiry, group or stamps: corehub keeps those in
-        its database)."""
+    def outgoing(self, task: TaskRecord, priority: int | None) -> redis_lists.Outgoing:
+        """The message Celery's `as_task_v2` and `send_task_message` make of this task (no
+        countdown, expiry, group or stamps: corehub keeps those in its database)."""
         headers: dict[str, Any] = {
             "lang": "py",
             "task": task.name,
@@ -240,7 +249,15 @@ class _Common:
             "reply_to": self.reply_to,
             **ARGUMENTS_NOT_REPEATED,  # send_task copies its options into the properties
         }
-        return headers, properties
+        return redis_lists.Outgoing(
+            queue=task.queue,
+            # The arguments were checked by jsoncodec.dumps when the task was accepted.
+            body=jsoncodec.dumps_accepted([task.args, task.kwargs, EMBED]),
+            headers=headers,
+            properties=properties,
+            priority=priority,
+            delivery_mode=self.delivery_modes[task.queue],
+        )
 
 
 def _publishes_as_built(app: CorehubCelery) -> bool:

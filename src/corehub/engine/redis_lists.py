@@ -1,0 +1,68 @@
+"""Messages pushed onto kombu's Redis lists directly, one LPUSH per list for a whole chunk.
+
+kombu's Redis transport publishes a message by wrapping it in an envelope (the body base64
+encoded, a delivery tag, where it was sent), encoding that with the standard library's JSON
+encoder and buffering one LPUSH per message; that was half of a bulk submit's publishing time.
+This builds the same envelope with kombu's own channel methods, encodes it with orjson and
+sends each list's messages in one LPUSH: a consumer reads the same dict either way (tests
+compare the two). Only for what kombu's `_put` does plainly: a queue with a Redis expiry set
+(`x-expires`), or a channel not encoding bodies as base64, goes through kombu.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from kombu.transport.redis import Channel as RedisChannel
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message as kombu's `Producer.publish` is given it, to a queue on the default
+    exchange."""
+
+    queue: str
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    priority: int | None
+    delivery_mode: int  # kombu's number for it (2: persistent)
+
+
+def pushes_directly(channel: Any, queues: Sequence[str]) -> bool:
+    """Whether `channel` is kombu's Redis channel, encoding bodies as base64 (its default),
+    and none of `queues` expires."""
+    if not isinstance(channel, RedisChannel) or channel.body_encoding != "base64":
+        return False
+    expires = channel._expires
+    return not any(queue in expires for queue in queues)
+
+
+def push(channel: Any, messages: Sequence[Outgoing]) -> None:
+    """LPUSH the messages in order (a consumer's BRPOP takes the first one first), one
+    command per priority list, all in one round trip."""
+    lists: dict[str, list[bytes]] = {}
+    for message in messages:
+        envelope = channel.prepare_message(
+            message.body,
+            message.priority,
+            "application/json",
+            "utf-8",
+            message.headers,
+            {**message.properties, "delivery_mode": message.delivery_mode},
+        )
+        # What kombu's basic_publish adds (`_inplace_augment_message`).
+        envelope["body"], encoding = channel.encode_body(envelope["body"], channel.body_encoding)
+        properties = envelope["properties"]
+        properties["body_encoding"] = encoding
+        properties["delivery_tag"] = channel._next_delivery_tag()
+        properties["delivery_info"].update(exchange="", routing_key=message.queue)
+        key = channel._q_for_pri(message.queue, channel._get_message_priority(envelope))
+        lists.setdefault(key, []).append(orjson.dumps(envelope))
+    with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+        for key, values in lists.items():
+            pipe.lpush(key, *values)
+        pipe.execute()
