@@ -6,7 +6,7 @@ bench/results/ (ignored by git). Numbers are printed, never asserted.
     python -m bench.run --repeat 3      # throughput as the median of three runs each
 
 Sections: end-to-end throughput beside raw Celery on the same broker, pool and concurrency
-(bench.throughput); submit path under 1/10/50 clients, bulk submit and round trip
+(bench.throughput); submit path (single and bulk) under 1/10/50 clients and round trip
 (bench.submit); pipeline step handoff and schedule lateness (bench.flow); peak RSS and bytes
 and rows per finished task (bench.footprint).
 """
@@ -68,6 +68,7 @@ def run(scale: float, modes: tuple[str, ...], repeat: int = 1) -> list[dict[str,
                 requests=max(20, round(2000 * scale)),
                 round_trips=max(5, round(500 * scale)),
                 bulk_batches=max(2, round(50 * scale)),
+                bulk_size=max(2, round(200 * scale)),
                 mode=mode,
             )
             rows += _flow_rows(hub.url, mode, scale)
