@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from kombu.transport.redis import Channel as RedisChannel
 
+from corehub.ids import random_uuid
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -58,7 +60,7 @@ def push(channel: Any, messages: Sequence[Outgoing]) -> None:
         envelope["body"], encoding = channel.encode_body(envelope["body"], channel.body_encoding)
         properties = envelope["properties"]
         properties["body_encoding"] = encoding
-        properties["delivery_tag"] = channel._next_delivery_tag()
+        properties["delivery_tag"] = random_uuid()  # what kombu uses: a uuid4
         properties["delivery_info"].update(exchange="", routing_key=message.queue)
         key = channel._q_for_pri(message.queue, channel._get_message_priority(envelope))
         lists.setdefault(key, []).append(orjson.dumps(envelope))

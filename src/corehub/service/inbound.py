@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
-from uuid import uuid4
 
 from corehub import jsoncodec
 from corehub.config.settings import EventSourceSettings
 from corehub.errors import InvalidInput, Unauthorized
+from corehub.ids import random_uuid
 from corehub.store.inbound import StandardEvent
 
 MAX_DELIVERY_ID = 200  # inbound_events.delivery_id
@@ -56,7 +56,7 @@ def normalise(
     delivery_id = _header(headers, source.delivery_header, MAX_DELIVERY_ID)
     payload = _payload(headers, body)
     return StandardEvent(
-        id=str(uuid4()),
+        id=random_uuid(),
         source=name,
         delivery_id=delivery_id,
         type=type_,

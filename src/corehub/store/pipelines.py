@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
-from uuid import uuid4
 
 from sqlalchemy import (
     Connection,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict, NotFound
+from corehub.ids import random_uuid
 from corehub.store.database import Database
 from corehub.store.models import definitions_table as defs
 from corehub.store.models import pipeline_events_table as pe
@@ -241,7 +241,7 @@ class PipelineStore:
         Either is tried first (`step_first`, when the message says it is a step), the other
         after it: a task that is neither is not claimable.
         """
-        token = str(uuid4())
+        token = random_uuid()
         if self.db.is_sqlite:  # concurrent claims share a commit (`Database.grouped`)
             return self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
         plain = self.tasks.transitions.claim_unless_step

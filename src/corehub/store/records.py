@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
 from sqlalchemy import Row
 
+from corehub.ids import random_uuid
 from corehub.store.states import ErrorClass, TaskStatus
 
 
 def new_task_id() -> str:
-    return str(uuid4())
+    return random_uuid()
 
 
 @dataclass(frozen=True, slots=True)

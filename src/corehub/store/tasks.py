@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 from sqlalchemy import (
     Connection,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict
+from corehub.ids import random_uuid
 from corehub.store.attempts import AttemptLeases
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
@@ -136,7 +136,7 @@ class TaskStore:
 
     def claim(self, task_id: str, worker: str) -> Lease | None:
         """queued → started: takes a fresh lease and counts the attempt before the body runs."""
-        return self.transitions.claim(task_id, str(uuid4()), worker)
+        return self.transitions.claim(task_id, random_uuid(), worker)
 
     def finish(self, lease: Lease, outcome: Outcome) -> bool:
         """started → success|failure|retrying|dead, only for the holder of the lease.
