@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import fields
@@ -26,6 +28,9 @@ from corehub.engine.publisher import ARGUMENTS_NOT_REPEATED, CeleryPublisher
 from corehub.registry import Registry
 from corehub.store import Database, TaskRecord, TaskStore
 from corehub.store.states import TaskStatus
+from tests.unit.helpers import clean_environ
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def record(
@@ -304,3 +309,34 @@ def test_a_task_that_cannot_be_sent_stops_the_batch_without_raising(
 
     assert "broker publish failed after 2 of 4 tasks" in caplog.text
     drain(app, queue)
+
+
+def test_an_in_process_hub_that_publishes_never_loads_redis(tmp_path: Path) -> None:
+    """The Redis push is chosen by the channel publishing, without importing kombu's Redis
+    transport (and redis-py) into hubs that do not use Redis."""
+    script = f"""
+import sys
+from corehub.config import Settings
+from corehub.config.settings import DatabaseSettings
+from corehub.engine import EngineContext, create_celery
+from corehub.registry import Registry
+from corehub.store import Database, TaskStore
+from tests.unit.test_publisher import record
+
+settings = Settings(database=DatabaseSettings(url="sqlite:///{tmp_path / "hub.db"}"))
+app = create_celery(EngineContext(settings, Registry(), TaskStore(Database(settings.database.url))))
+tasks = [record(queue="celery") for _ in range(3)]
+assert app.context.publisher.publish(tasks) == [t.id for t in tasks]
+print(sorted(name for name in ("redis", "kombu.transport.redis") if name in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

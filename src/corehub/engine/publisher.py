@@ -206,6 +206,19 @@ def _headers(task: TaskRecord) -> dict[str, Any] | None:
     return {STEP_HEADER: True} if task.pipeline_run_id is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message as kombu's `Producer.publish` is given it, to a queue on the default
+    exchange (`redis_lists.push` builds kombu's Redis envelope of it)."""
+
+    queue: str
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    priority: int | None
+    delivery_mode: int  # kombu's number for it (2: persistent)
+
+
 # The third part of a protocol-2 body: no canvas (corehub's pipelines live in its database).
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
@@ -220,7 +233,7 @@ class _Common:
     parent_id: str | None
     delivery_modes: dict[str, int]
 
-    def outgoing(self, task: TaskRecord, priority: int | None) -> redis_lists.Outgoing:
+    def outgoing(self, task: TaskRecord, priority: int | None) -> Outgoing:
         """The message Celery's `as_task_v2` and `send_task_message` make of this task (no
         countdown, expiry, group or stamps: corehub keeps those in its database)."""
         headers: dict[str, Any] = {
@@ -249,7 +262,7 @@ class _Common:
             "reply_to": self.reply_to,
             **ARGUMENTS_NOT_REPEATED,  # send_task copies its options into the properties
         }
-        return redis_lists.Outgoing(
+        return Outgoing(
             queue=task.queue,
             # The arguments were checked by jsoncodec.dumps when the task was accepted.
             body=jsoncodec.dumps_accepted([task.args, task.kwargs, EMBED]),

@@ -11,33 +11,26 @@ compare the two). Only for what kombu's `_put` does plainly: a queue with a Redi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from kombu.transport.redis import Channel as RedisChannel
 
 from corehub.ids import random_uuid
 
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One message as kombu's `Producer.publish` is given it, to a queue on the default
-    exchange."""
-
-    queue: str
-    body: bytes
-    headers: dict[str, Any]
-    properties: dict[str, Any]
-    priority: int | None
-    delivery_mode: int  # kombu's number for it (2: persistent)
+if TYPE_CHECKING:
+    from corehub.engine.publisher import Outgoing
 
 
 def pushes_directly(channel: Any, queues: Sequence[str]) -> bool:
     """Whether `channel` is kombu's Redis channel, encoding bodies as base64 (its default),
-    and none of `queues` expires."""
-    if not isinstance(channel, RedisChannel) or channel.body_encoding != "base64":
+    and none of `queues` expires. kombu imports its Redis transport (and redis-py) only for a
+    Redis broker, and so does this: a hub on RabbitMQ or in memory never loads them."""
+    redis_transport = sys.modules.get("kombu.transport.redis")
+    if redis_transport is None or not isinstance(channel, redis_transport.Channel):
+        return False
+    if channel.body_encoding != "base64":
         return False
     expires = channel._expires
     return not any(queue in expires for queue in queues)
