@@ -1,9 +1,9 @@
 """The whole benchmark suite in one run: one markdown table, JSON and a PNG under
 bench/results/ (ignored by git). Numbers are printed, never asserted.
 
-    python -m bench.run                 # the full sizes of the issue (about 15 minutes here)
+    python -m bench.run                 # the full sizes of the issue
     python -m bench.run --scale 0.01    # a quick look (CI's smoke test runs 0.001)
-    python -m bench.run --repeat 3      # throughput as the median of three runs each (30 minutes)
+    python -m bench.run --repeat 3      # throughput as the median of three runs each (27 min here)
 
 Sections: end-to-end throughput beside raw Celery on the same broker, pool and concurrency
 (bench.throughput); submit path (single and bulk) under 1/10/50 clients and round trip
