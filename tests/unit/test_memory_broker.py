@@ -17,7 +17,7 @@ import pytest
 from corehub.config import Settings
 from corehub.engine import app as engine_app
 from corehub.engine.embedded import EmbeddedWorker
-from corehub.engine.execution import STEP_HEADER
+from corehub.engine.headers import STEP_HEADER
 from corehub.engine.priorities import PriorityMemoryTransport
 from corehub.runtime import Runtime, build_runtime
 from tests.unit.helpers import wait_for

@@ -24,6 +24,7 @@ from kombu.entity import Exchange, Queue
 from corehub.config import Settings
 from corehub.config.settings import DatabaseSettings
 from corehub.engine import CorehubCelery, EngineContext, create_celery
+from corehub.engine.headers import RECORDED_HEADER
 from corehub.engine.publisher import ARGUMENTS_NOT_REPEATED, CeleryPublisher
 from corehub.registry import Registry
 from corehub.store import Database, TaskRecord, TaskStore
@@ -64,7 +65,8 @@ def record(
 
 
 def send_task(app: CorehubCelery, publisher: CeleryPublisher, task: TaskRecord) -> None:
-    """The reference: one send_task per task, as publishing worked before batching."""
+    """The reference: one send_task per task, as publishing worked before batching, with the
+    header that says the task has its row."""
     with app.producer_or_acquire() as producer:
         app.send_task(
             task.name,
@@ -78,6 +80,7 @@ def send_task(app: CorehubCelery, publisher: CeleryPublisher, task: TaskRecord) 
             producer=producer,
             retry=True,
             retry_policy=publisher.retry_policy,
+            headers={RECORDED_HEADER: True},
             **ARGUMENTS_NOT_REPEATED,
         )
 

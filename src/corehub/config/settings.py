@@ -93,6 +93,13 @@ class WorkerSettings(BaseModel):
         "prefork", description="pool of `corehub worker` (`corehub up` always uses threads)"
     )
     prefetch_multiplier: int = Field(1, ge=1, description="messages reserved per slot")
+    early_ack: bool = Field(
+        True,
+        description="acknowledge a message corehub published when a pool process takes it, "
+        "not when its task ends (its row keeps it: lost before its claim, the relay publishes "
+        "it again after `scheduler.redelivery_seconds`); a plain Celery client's message is "
+        "acknowledged at its end either way",
+    )
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="how often a worker process extends its running attempts' leases"
     )

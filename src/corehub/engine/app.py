@@ -11,7 +11,8 @@ from celery.exceptions import Reject, TimeLimitExceeded
 
 from corehub.config import Settings
 from corehub.engine.context import EngineContext
-from corehub.engine.execution import STEP_HEADER, run_delivery
+from corehub.engine.execution import run_delivery
+from corehub.engine.headers import RECORDED_HEADER, STEP_HEADER, acked_when_taken
 from corehub.engine.priorities import (
     PriorityMemoryTransport,
     broker_kind,
@@ -32,7 +33,10 @@ class CorehubCelery(Celery):  # type: ignore[misc]
 
 
 class CorehubTask(Task):  # type: ignore[misc]
-    """Records what only the worker's main process sees: a hard time limit's kill."""
+    """Records what only the worker's main process sees: a hard time limit's kill. Its
+    messages are acknowledged when their task ends, or when taken (`corehub.engine.acks`)."""
+
+    Request = "corehub.engine.acks:EarlyAckRequest"
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -88,6 +92,34 @@ def _configure_priorities(app: CorehubCelery, settings: Settings, options: dict[
         app.conf.task_queue_max_priority = max(levels.values())
 
 
+def _hand_back(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Publish an acknowledged message again, as the broker would requeue an unacknowledged
+    one. If the broker refuses it too, its row is still `queued`: the relay publishes it
+    after `scheduler.redelivery_seconds`."""
+    request = task.request
+    delivery = request.delivery_info or {}
+    hard, soft = request.timelimit or (None, None)
+    try:
+        task.apply_async(
+            args,
+            kwargs,
+            task_id=request.id,
+            queue=delivery.get("routing_key"),
+            priority=delivery.get("priority"),
+            headers={name: True for name in (RECORDED_HEADER, STEP_HEADER) if request.get(name)},
+            time_limit=hard,
+            soft_time_limit=soft,
+        )
+    except Exception as exc:
+        log.warning(
+            "task %s %s not handed back to the broker, left to the relay: %s: %s",
+            task.name,
+            request.id,
+            type(exc).__name__,
+            exc,
+        )
+
+
 def _register(app: CorehubCelery, spec: TaskSpec) -> None:
     ctx = app.context
 
@@ -101,7 +133,9 @@ def _register(app: CorehubCelery, spec: TaskSpec) -> None:
             # after a pause (not in a tight loop); rescue covers an attempt that had started.
             log.warning("task %s %s requeued: %s", spec.name, self.request.id, exc.detail)
             time.sleep(UNAVAILABLE_PAUSE)
-            raise Reject(str(exc), requeue=True) from exc
+            if not acked_when_taken(ctx.settings, self.request):
+                raise Reject(str(exc), requeue=True) from exc
+            _hand_back(self, args, kwargs)  # its ack is spent: publish it again
 
     run.__name__ = spec.task
     run.__doc__ = spec.description

@@ -26,9 +26,6 @@ from corehub.tasks import Retry, RunningTask, running
 log = logging.getLogger("corehub.engine")
 BREAKER_FAILURES = frozenset({ErrorClass.TRANSIENT, ErrorClass.TIMEOUT})
 ADOPTED = "received from a Celery client without a record; recorded at claim"
-# A message header saying the task is a pipeline step, so the worker claims it as one first
-# (on PostgreSQL that saves trying the plain claim); without it the plain claim goes first.
-STEP_HEADER = "corehub_step"
 
 
 def run_delivery(

@@ -28,7 +28,7 @@ from kombu.entity import maybe_delivery_mode
 from corehub import jsoncodec
 from corehub.engine import redis_lists
 from corehub.engine.app import CorehubCelery
-from corehub.engine.execution import STEP_HEADER
+from corehub.engine.headers import RECORDED_HEADER, STEP_HEADER
 from corehub.engine.priorities import priority_levels
 from corehub.store import TaskRecord
 
@@ -201,9 +201,12 @@ class CeleryPublisher:
             log.warning("revoke of %s not broadcast: %s: %s", task_id, type(exc).__name__, exc)
 
 
-def _headers(task: TaskRecord) -> dict[str, Any] | None:
-    """A pipeline step says so, and its worker claims it as one at once (one round trip)."""
-    return {STEP_HEADER: True} if task.pipeline_run_id is not None else None
+def _headers(task: TaskRecord) -> dict[str, Any]:
+    """Every task published here has its row (its worker may acknowledge it when taken); a
+    pipeline step says so, and its worker claims it as one at once (one round trip)."""
+    if task.pipeline_run_id is not None:
+        return {RECORDED_HEADER: True, STEP_HEADER: True}
+    return {RECORDED_HEADER: True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +259,7 @@ class _Common:
             "stamps": {},
             **ARGUMENTS_NOT_REPEATED,
         }
-        headers.update(_headers(task) or {})
+        headers.update(_headers(task))
         properties = {
             "correlation_id": task.id,
             "reply_to": self.reply_to,

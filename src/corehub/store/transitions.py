@@ -172,7 +172,7 @@ class Transitions:
         params = {"p_id": task_id, "p_token": token, "p_worker": worker}
         # A claim may skip the WAL flush (`database.async_claim_commit`): the finish's durable
         # commit flushes it, and a claim lost with the server leaves its task queued, to run
-        # again when its message comes back.
+        # again when the relay publishes it again (or its unacknowledged message comes back).
         with self.db.autocommit(flushed=False) as conn:
             row = statement.first(conn, params)
         return None if row is None else _lease(task_id, token, row)
