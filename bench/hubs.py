@@ -34,8 +34,9 @@ def _bench_env(hub: Hub, extra: dict[str, str] | None = None) -> None:
 
 
 @contextmanager
-def started_hub(mode: str, keep: bool = False) -> Iterator[tuple[Hub, str]]:
-    """A hub of `mode` in a temporary directory, with the URL of its database."""
+def started_hub(mode: str, keep: bool = False, api_workers: int = 1) -> Iterator[tuple[Hub, str]]:
+    """A hub of `mode` in a temporary directory, with the URL of its database; in split mode
+    its API served by `api_workers` processes."""
     from tests.harness.servers import PostgresServer, RedisServer, ensure_packages
 
     root = Path(tempfile.mkdtemp(prefix="corehub-bench-submit-"))
@@ -57,6 +58,7 @@ def started_hub(mode: str, keep: bool = False) -> Iterator[tuple[Hub, str]]:
             db_url = postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
             hub = split_hub(root / "hub", db_url, redis.url_for_db(0), workers=1, concurrency=2)
             _bench_env(hub, SPLIT_ENV)
+            hub.process("api").argv += ["--workers", str(api_workers)]
         else:
             raise ValueError(f"unknown mode {mode!r}")
         hub.workdir.mkdir(parents=True, exist_ok=True)

@@ -187,6 +187,9 @@ def main() -> None:
         default=500.0,
         help="req/s the most clients offer in the open-loop run (0: none)",
     )
+    parser.add_argument(
+        "--api-workers", type=int, default=1, help="postgres+redis: `corehub api --workers`"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     sizes = {
@@ -202,7 +205,7 @@ def main() -> None:
         rows = measure(args.url, mode=mode, **sizes)
     else:
         mode = args.mode
-        with started_hub(mode, keep=args.keep) as (hub, db_url):
+        with started_hub(mode, keep=args.keep, api_workers=args.api_workers) as (hub, db_url):
             rows = measure(hub.url, mode=mode, **sizes)
             rows += footprint.measure(hub, db_url, mode)
     print(markdown(rows, COLUMNS))

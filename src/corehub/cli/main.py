@@ -106,12 +106,20 @@ def up(
 def api(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="API processes sharing the port (one per core)")
+    ] = None,
 ) -> None:
     """Run the HTTP API alone (split mode)."""
     from corehub.cli.serve import serve_api
 
     settings = _settings()
-    serve_api(settings, host or settings.api.host, port or settings.api.port)
+    serve_api(
+        settings,
+        host or settings.api.host,
+        port or settings.api.port,
+        workers or settings.api.workers,
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from corehub.api import create_app
+from corehub.cli.api_processes import serve_forked
 from corehub.config import Settings
 from corehub.engine.embedded import EmbeddedWorker
 from corehub.errors import ConfigError, Unavailable
@@ -29,7 +30,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def serve_embedded(settings: Settings, host: str, port: int) -> None:
     """API, worker threads and scheduler in one process, on SQLite and an in-process broker."""
     configure_logging(settings.logging)
-    _check_port_free(host, port)
+    sock = _listen(host, port)
     rt = build_runtime(settings)
     worker = EmbeddedWorker(rt.celery, settings.worker.concurrency)
     scheduler = rt.scheduler()
@@ -46,7 +47,7 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
             port,
             rt.db.url.render_as_string(hide_password=True),
         )
-        _serve_http(rt, host, port, on_stop=_stopper(worker, scheduler))
+        _serve_http(rt, sock, on_stop=_stopper(worker, scheduler))
     finally:
         scheduler.stop()
         worker.stop()
@@ -72,13 +73,22 @@ def _recover_embedded(rt: Runtime) -> None:
         )
 
 
-def serve_api(settings: Settings, host: str, port: int) -> None:
+def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> None:
+    """The API alone; with `processes` > 1, that many forked processes on one socket."""
     _require_shared_broker(settings, "api")
     configure_logging(settings.logging)
-    _check_port_free(host, port)
+    sock = _listen(host, port)
+    if processes == 1:
+        _serve_api_process(settings, sock)
+        return
+    log.info("corehub api on http://%s:%d: %d processes", host, port, processes)
+    serve_forked(processes, lambda: _serve_api_process(settings, sock), sock)
+
+
+def _serve_api_process(settings: Settings, sock: socket.socket) -> None:
     rt = build_runtime(settings)
     try:
-        _serve_http(rt, host, port)
+        _serve_http(rt, sock)
     finally:
         rt.close()
 
@@ -153,18 +163,16 @@ class _Server(uvicorn.Server):
 
 
 def _serve_http(
-    rt: Runtime, host: str, port: int, on_stop: Callable[[], None] | None = None
+    rt: Runtime, sock: socket.socket, on_stop: Callable[[], None] | None = None
 ) -> None:
     config = uvicorn.Config(
         create_app(rt.services),
-        host=host,
-        port=port,
         log_level="warning",
         timeout_graceful_shutdown=2,
         lifespan="off",
     )
     _freeze_startup_heap()
-    _Server(config, on_stop).run()
+    _Server(config, on_stop).run(sockets=[sock])
 
 
 def _freeze_startup_heap() -> None:
@@ -186,13 +194,18 @@ def _require_shared_broker(settings: Settings, what: str) -> None:
         )
 
 
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is a one-line
+    error, not a traceback after start-up (and every API process accepts on it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    return sock
 
 
 def _version() -> str:

@@ -83,6 +83,9 @@ class ModulesSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address `corehub up`/`api` listen on")
     port: int = Field(8000, ge=1, le=65535, description="port `corehub up`/`api` listen on")
+    workers: int = Field(
+        1, ge=1, description="processes of `corehub api` sharing its port (one per core)"
+    )
     max_body_bytes: int = Field(MiB, ge=1024, description="largest request body accepted")
     page_size: int = Field(50, ge=1, le=1000, description="default page size of listings")
 
