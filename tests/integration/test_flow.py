@@ -74,11 +74,13 @@ def _wait_started(hub: Hub, task_id: str, timeout: float = 30) -> None:
 
 
 def test_high_priority_tasks_overtake_a_low_backlog(flow_hub: Hub, tmp_path: object) -> None:
+    """All but the one low task the `prio` worker already holds for its slot (its running
+    task's message is acknowledged, so it takes one more: README, Priorities)."""
     hub = flow_hub
     gate = hub.workdir / f"gate-{uuid.uuid4().hex}"
     with hub.client() as client:
         blocker = client.run("testkit.flow_block", {"path": str(gate)}, queue="prio").task_id
-        _wait_started(hub, blocker)  # the only slot on `prio` is busy; nothing else reserved
+        _wait_started(hub, blocker)  # the only slot on `prio` is busy
         lows = [
             client.run("testkit.add", {"a": i, "b": 0}, queue="prio", priority="low").task_id
             for i in range(20)
@@ -91,8 +93,8 @@ def test_high_priority_tasks_overtake_a_low_backlog(flow_hub: Hub, tmp_path: obj
         gate.touch()
     views = {v.task_id: v for v in hub.wait_all([blocker, *lows, *highs], timeout=60)}
     last_high = max(_started([views[i] for i in highs]))
-    first_low = min(_started([views[i] for i in lows]))
-    assert last_high < first_low, (last_high, first_low)
+    early_lows = [i for i in lows if (views[i].started_at or last_high) < last_high]
+    assert early_lows in ([], lows[:1]), (early_lows, lows[:1])
 
 
 def _rate(views: list[TaskView]) -> float:

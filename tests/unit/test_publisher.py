@@ -24,8 +24,8 @@ from kombu.entity import Exchange, Queue
 from corehub.config import Settings
 from corehub.config.settings import DatabaseSettings
 from corehub.engine import CorehubCelery, EngineContext, create_celery
-from corehub.engine.headers import RECORDED_HEADER
-from corehub.engine.publisher import ARGUMENTS_NOT_REPEATED, CeleryPublisher
+from corehub.engine.headers import ARGUMENTS_NOT_REPEATED, RECORDED_HEADER
+from corehub.engine.publisher import CeleryPublisher
 from corehub.registry import Registry
 from corehub.store import Database, TaskRecord, TaskStore
 from corehub.store.states import TaskStatus

@@ -39,14 +39,19 @@ def serve_forked(count: int, serve: Callable[[], None], sock: socket.socket) -> 
         nonlocal stopping
         stopping = True
         for pid in children:
-            _signal(pid, signal.SIGTERM)
+            _signal(pid, signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    # A stop signal that arrives while forking waits until every process is known (and a
+    # child resets its handlers before it can receive one).
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         for _ in range(count):
             children.add(_fork(serve))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         failed = _wait(children, lambda: stopping)
     finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
@@ -64,6 +69,7 @@ def _fork(serve: Callable[[], None]) -> int:
         os.setpgid(0, 0)
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         threading.Thread(
             target=_stop_when_orphaned, args=(parent,), name="corehub-parent", daemon=True
         ).start()
@@ -91,8 +97,6 @@ def _wait(children: set[int], stopping: Callable[[], bool]) -> bool:
             pid, status = os.waitpid(-1, 0)
         except ChildProcessError:
             break
-        except InterruptedError:  # a signal; its handler has run
-            continue
         children.discard(pid)
         if stopping() or failed:
             continue
@@ -109,7 +113,11 @@ def _wait(children: set[int], stopping: Callable[[], bool]) -> bool:
 
 def _describe(status: int) -> str:
     if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        number = os.WTERMSIG(status)
+        try:
+            return f"killed by {signal.Signals(number).name}"
+        except ValueError:  # a real-time signal has no name
+            return f"killed by signal {number}"
     return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 

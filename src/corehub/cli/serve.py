@@ -195,8 +195,9 @@ def _require_shared_broker(settings: Settings, what: str) -> None:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything else starts: a port in use is a one-line
-    error, not a traceback after start-up (and every API process accepts on it)."""
+    """The socket to serve on, bound before anything else starts: a port in use is a one-line
+    error, not a traceback after start-up (every API process accepts on it). uvicorn starts
+    listening once the app can answer, so until then connections are refused, not queued."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -204,7 +205,6 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
     return sock
 
 

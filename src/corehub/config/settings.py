@@ -95,7 +95,9 @@ class WorkerSettings(BaseModel):
     pool: Literal["prefork", "threads", "solo"] = Field(
         "prefork", description="pool of `corehub worker` (`corehub up` always uses threads)"
     )
-    prefetch_multiplier: int = Field(1, ge=1, description="messages reserved per slot")
+    prefetch_multiplier: int = Field(
+        1, ge=1, description="messages a worker holds per slot beyond the tasks it runs"
+    )
     early_ack: bool = Field(
         True,
         description="acknowledge a message corehub published when a pool process takes it, "

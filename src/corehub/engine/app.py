@@ -12,7 +12,12 @@ from celery.exceptions import Reject, TimeLimitExceeded
 from corehub.config import Settings
 from corehub.engine.context import EngineContext
 from corehub.engine.execution import run_delivery
-from corehub.engine.headers import RECORDED_HEADER, STEP_HEADER, acked_when_taken
+from corehub.engine.headers import (
+    ARGUMENTS_NOT_REPEATED,
+    RECORDED_HEADER,
+    STEP_HEADER,
+    acked_when_taken,
+)
 from corehub.engine.priorities import (
     PriorityMemoryTransport,
     broker_kind,
@@ -109,6 +114,9 @@ def _hand_back(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Non
             headers={name: True for name in (RECORDED_HEADER, STEP_HEADER) if request.get(name)},
             time_limit=hard,
             soft_time_limit=soft,
+            root_id=request.root_id,
+            parent_id=request.parent_id,
+            **ARGUMENTS_NOT_REPEATED,
         )
     except Exception as exc:
         log.warning(

@@ -9,6 +9,11 @@ from corehub.config import Settings
 # The message's task has a row already, so its ack may come before its claim
 # (`corehub.engine.acks`). Messages from plain Celery clients lack it.
 RECORDED_HEADER = "corehub_recorded"
+# Celery copies a repr of the arguments into every message's headers, for its own logs and
+# events. corehub keeps the arguments in its database and its logs redact them, so the
+# headers say only that they are elsewhere (and the repr, as long as building the message,
+# is not paid for).
+ARGUMENTS_NOT_REPEATED = {"argsrepr": "(in corehub)", "kwargsrepr": "(in corehub)"}
 # The task is a pipeline step, so the worker claims it as one first (on PostgreSQL that saves
 # trying the plain claim); without it the plain claim goes first.
 STEP_HEADER = "corehub_step"

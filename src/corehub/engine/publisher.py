@@ -28,7 +28,7 @@ from kombu.entity import maybe_delivery_mode
 from corehub import jsoncodec
 from corehub.engine import redis_lists
 from corehub.engine.app import CorehubCelery
-from corehub.engine.headers import RECORDED_HEADER, STEP_HEADER
+from corehub.engine.headers import ARGUMENTS_NOT_REPEATED, RECORDED_HEADER, STEP_HEADER
 from corehub.engine.priorities import priority_levels
 from corehub.store import TaskRecord
 
@@ -41,11 +41,6 @@ BATCH_SIZE = 500  # tasks per Redis round trip: a 1,000-task request costs two
 # as send_task's caller; of the others only the app's serializer is reproduced. Any other one
 # changes routing or encoding, so a batch with such a task goes through send_task.
 _OVERRIDDEN = frozenset({"queue", "priority", "time_limit", "soft_time_limit"})
-# Celery copies a repr of the arguments into every message's headers, for its own logs and
-# events. corehub keeps the arguments in its database and its logs redact them, so the
-# headers say only that they are elsewhere (and the repr, as long as building the message,
-# is not paid for).
-ARGUMENTS_NOT_REPEATED = {"argsrepr": "(in corehub)", "kwargsrepr": "(in corehub)"}
 
 
 class CeleryPublisher:
