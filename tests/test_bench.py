@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.unit.helpers import clean_environ
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.unit.helpers import run_python
 
 
 def test_flow_benchmark_runs_and_prints_its_table() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.flow",
-            "--runs=1",
-            "--steps=3",
-            "--scheduled=5",
-            "--ahead=0.5",
-            "--spread=0.5",
-        ],
-        cwd=ROOT,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
+    result = run_python(
+        "-m",
+        "bench.flow",
+        "--runs=1",
+        "--steps=3",
+        "--scheduled=5",
+        "--ahead=0.5",
+        "--spread=0.5",
         timeout=180,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
@@ -42,15 +30,7 @@ def test_flow_benchmark_runs_and_prints_its_table() -> None:
 @pytest.mark.servers
 def test_the_whole_suite_runs_at_a_tiny_scale_and_writes_its_files() -> None:
     """Every section, every mode, beside raw Celery: a table, JSON and a PNG."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--scale=0.001"],
-        cwd=ROOT,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_python("-m", "bench.run", "--scale=0.001", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     sections = {line.split("|")[1].strip() for line in lines if line.startswith("| ")}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -68,6 +71,23 @@ def count_tasks(runtime: Runtime) -> int:
 def clean_environ() -> dict[str, str]:
     """This process's environment without any COREHUB_* variable."""
     return {k: v for k, v in os.environ.items() if not k.startswith("COREHUB_")}
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_python(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python *args` in the repository, without this process's COREHUB_* settings; its
+    output captured as text, its exit code left for the caller to check."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import fields
@@ -29,9 +27,7 @@ from corehub.engine.publisher import CeleryPublisher
 from corehub.registry import Registry
 from corehub.store import Database, TaskRecord, TaskStore
 from corehub.store.states import TaskStatus
-from tests.unit.helpers import clean_environ
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.helpers import run_python
 
 
 def record(
@@ -332,14 +328,6 @@ tasks = [record(queue="celery") for _ in range(3)]
 assert app.context.publisher.publish(tasks) == [t.id for t in tasks]
 print(sorted(name for name in ("redis", "kombu.transport.redis") if name in sys.modules))
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python("-c", script, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"

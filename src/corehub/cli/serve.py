@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from corehub.api import create_app
-from corehub.cli.api_processes import serve_forked
+from corehub.cli.api_processes import STOP_SIGNALS, serve_forked
 from corehub.config import Settings
 from corehub.engine.embedded import EmbeddedWorker
 from corehub.errors import ConfigError, Unavailable
@@ -24,7 +24,6 @@ from corehub.runtime import Runtime, build_runtime
 from corehub.scheduler import Scheduler
 
 log = logging.getLogger("corehub")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def serve_embedded(settings: Settings, host: str, port: int) -> None:
