@@ -70,6 +70,7 @@ def run(scale: float, modes: tuple[str, ...], repeat: int = 1) -> list[dict[str,
                 bulk_batches=max(2, round(50 * scale)),
                 bulk_size=max(2, round(200 * scale)),
                 mode=mode,
+                no_workers=(lambda: submit.workers_stopped(hub)) if mode != "embedded" else None,
             )
             rows += _flow_rows(hub.url, mode, scale)
             rows += footprint.measure(hub, db_url, mode)

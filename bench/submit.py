@@ -4,6 +4,9 @@ Submit: `POST /tasks/run` and `POST /tasks/bulk` under 1, 10 and 50 concurrent c
 `GET /ping` under the most clients (the HTTP stack's own floor: no database, no broker),
 each driven by a separate load-generator process (`bench.loadgen`); requests/s and
 p50/p99 latency. The hub finishes the backlog before the next measurement starts.
+In split mode the bulk and the 50-client single submits are measured once more with no
+worker running (its process stopped, then started again to drain the backlog): the intake
+alone, without the worker's tasks on the same 2 cores.
 Round trip: sequential `core.noop` submits, each polled (every 2 ms) until `success` is
 visible through `GET /tasks/{id}`; p50/p99 of visible - submitted, seen by the client.
 Footprint (hubs started here only): see `bench.footprint`.
@@ -20,9 +23,12 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.integration.hubs import Hub
 
 from bench import footprint
 from bench.hubs import started_hub
@@ -32,6 +38,7 @@ from corehub.schemas import TERMINAL_STATUSES
 
 ROOT = Path(__file__).resolve().parents[1]
 UNFINISHED = ["scheduled", "queued", "started", "retrying"]
+NO_WORKER = ", no worker running"
 COLUMNS = ["section", "mode", "measure", "value", "unit", "p50_ms", "p99_ms", "errors"]
 
 
@@ -78,6 +85,19 @@ def round_trip_samples(client: Client, count: int, *, poll: float = 0.002) -> li
     return samples
 
 
+@contextmanager
+def workers_stopped(hub: Hub) -> Iterator[None]:
+    """No worker consumes inside: what is submitted stays queued until they start again."""
+    workers = [p for p in hub.processes if p.name.startswith("worker")]
+    for worker in workers:
+        worker.stop()
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.start()
+
+
 def _row(section: str, mode: str, measure: str, value: float, unit: str) -> dict[str, Any]:
     return {
         "section": section,
@@ -110,10 +130,12 @@ def measure(
     bulk_size: int = 200,
     rate: float | None = 500.0,
     mode: str = "embedded",
+    no_workers: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> list[dict[str, Any]]:
     """Submit throughput and latency per client count (closed loop: the hub saturated), the
     most clients at a fixed offered `rate` (open loop: latency under load below capacity),
-    bulk, then sequential round trips."""
+    bulk, then sequential round trips. With `no_workers`, the bulk and the most clients'
+    single submits once more inside it."""
     rows: list[dict[str, Any]] = []
     with Client(url, timeout=60) as client:
         drain(client)
@@ -134,27 +156,17 @@ def measure(
             got = loadgen(url, clients=n, requests=requests, path="ping", bulk_size=1)
             rows.append(_requests_row(mode, f"GET /ping, {n} clients (the HTTP stack alone)", got))
         if bulk_batches:
-            for n in clients or (1,):
-                # Every client sends at least two requests, so none measures its start alone.
-                batches = max(bulk_batches, 2 * n)
-                got = loadgen(url, clients=n, requests=batches, path="bulk", bulk_size=bulk_size)
-                label = (
-                    f"POST /tasks/bulk, {batches} x {bulk_size} tasks, "
-                    f"{n} client{'s' if n != 1 else ''}"
-                )
-                latency = {
-                    "p50_ms": got["p50_ms"],
-                    "p99_ms": got["p99_ms"],
-                    "errors": got["errors"],
-                }
-                rows.append({**_row("submit", mode, label, got["per_s"], "req/s"), **latency})
-                rows.append(
-                    {
-                        **_row("submit", mode, f"{label}: tasks in", got["tasks_per_s"], "tasks/s"),
-                        **latency,
-                    }
-                )
-                drain(client)
+            rows += _bulk_rows(url, client, mode, clients, bulk_batches, bulk_size)
+        if no_workers is not None and clients:
+            n = max(clients)
+            with no_workers():
+                got = loadgen(url, clients=n, requests=requests, path="run", bulk_size=1)
+                rows.append(_requests_row(mode, f"POST /tasks/run, {n} clients{NO_WORKER}", got))
+                if bulk_batches:
+                    rows += _bulk_rows(
+                        url, None, mode, clients, bulk_batches, bulk_size, suffix=NO_WORKER
+                    )
+            drain(client)
         if round_trips:
             samples = round_trip_samples(client, round_trips)
             p50, p99 = percentile(samples, 50) * 1000, percentile(samples, 99) * 1000
@@ -167,6 +179,37 @@ def measure(
                     "errors": 0,
                 }
             )
+    return rows
+
+
+def _bulk_rows(
+    url: str,
+    client: Client | None,
+    mode: str,
+    clients: Sequence[int],
+    batches: int,
+    size: int,
+    *,
+    suffix: str = "",
+) -> list[dict[str, Any]]:
+    """`POST /tasks/bulk` per client count: requests/s and tasks/s. With a `client`, the
+    hub finishes the backlog after each."""
+    rows: list[dict[str, Any]] = []
+    for n in clients or (1,):
+        # Every client sends at least two requests, so none measures its start alone.
+        requests = max(batches, 2 * n)
+        got = loadgen(url, clients=n, requests=requests, path="bulk", bulk_size=size)
+        label = f"POST /tasks/bulk, {requests} x {size} tasks, {n} client{'s' if n != 1 else ''}"
+        latency = {"p50_ms": got["p50_ms"], "p99_ms": got["p99_ms"], "errors": got["errors"]}
+        rows.append({**_row("submit", mode, f"{label}{suffix}", got["per_s"], "req/s"), **latency})
+        rows.append(
+            {
+                **_row("submit", mode, f"{label}{suffix}: tasks in", got["tasks_per_s"], "tasks/s"),
+                **latency,
+            }
+        )
+        if client is not None:
+            drain(client)
     return rows
 
 
@@ -206,7 +249,8 @@ def main() -> None:
     else:
         mode = args.mode
         with started_hub(mode, keep=args.keep, api_workers=args.api_workers) as (hub, db_url):
-            rows = measure(hub.url, mode=mode, **sizes)
+            stop = (lambda: workers_stopped(hub)) if mode != "embedded" else None
+            rows = measure(hub.url, mode=mode, no_workers=stop, **sizes)
             rows += footprint.measure(hub, db_url, mode)
     print(markdown(rows, COLUMNS))
     print(f"results: {save('submit', {'url': args.url or mode, 'sizes': sizes, 'rows': rows})}")
