@@ -74,7 +74,7 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
         broker_transport_options=transport_options,
         enable_utc=True,
     )
-    _configure_priorities(app, settings, transport_options)
+    _configure_broker(app, settings, transport_options)
     for spec in ctx.registry.tasks():
         _register(app, spec)
     if ctx.publisher is None:
@@ -84,13 +84,15 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
     return app
 
 
-def _configure_priorities(app: CorehubCelery, settings: Settings, options: dict[str, Any]) -> None:
-    """Workers take higher priorities first (see corehub.engine.priorities for each broker)."""
+def _configure_broker(app: CorehubCelery, settings: Settings, options: dict[str, Any]) -> None:
+    """Workers take higher priorities first (see corehub.engine.priorities for each broker);
+    a Redis broker also goes through corehub's transport (`corehub.engine.redis_transport`)."""
     levels = priority_levels(settings)
     app.conf.task_default_priority = levels[settings.tasks.default_priority]
     kind = broker_kind(settings)
     if kind == "redis":
         options["priority_steps"] = redis_steps(settings)
+        app.conf.broker_transport = "corehub.engine.redis_transport:Transport"
     elif kind == "memory":
         app.conf.broker_transport = PriorityMemoryTransport
     elif settings.broker.priority_queues and len(levels) > 1:
