@@ -16,7 +16,7 @@ from corehub.store import Database, NewTask, Outcome, TaskStatus, TaskStore
 from corehub.store.migrate import upgrade
 from corehub.store.models import events_table as ev
 from corehub.store.models import tasks_table as t
-from corehub.store.sql import DriverStatement
+from corehub.store.sql import FEW_ROWS, DriverStatement
 
 
 def _task(store: TaskStore) -> str:
@@ -81,26 +81,40 @@ def test_a_locked_sqlite_database_is_unavailable_to_a_claim(tmp_path: Path) -> N
     db.dispose()
 
 
-def test_accepted_records_are_what_the_database_then_holds(db: Database) -> None:
-    store = TaskStore(db)
-    new = [
+def _kinds(n: int) -> NewTask:
+    """One of four kinds of task, by `n`: every column an insert fills, in turn."""
+    return [
         NewTask(name="echo_bot.echo", queue="celery", args=[1, "é"], kwargs={"k": {"n": None}}),
-        NewTask(name="echo_bot.echo", queue="q2", priority="high", idempotency_key="key-1"),
+        NewTask(name="echo_bot.echo", queue="q2", priority="high", idempotency_key=f"key-{n}"),
         NewTask(name="echo_bot.echo", queue="celery", run_at=datetime(2030, 1, 1, tzinfo=UTC)),
         NewTask(name="echo_bot.echo", queue="celery", gated=True, needs=["smtp"]),
-    ]
+    ][n % 4]
+
+
+# One row, a few (one INSERT each on PostgreSQL) and more than FEW_ROWS (COPY).
+SIZES = [1, 4, FEW_ROWS + 4]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_accepted_records_are_what_the_database_then_holds(db: Database, size: int) -> None:
+    store = TaskStore(db)
+    new = [_kinds(n) for n in range(size)]
     accepted = store.create(new)
     assert accepted == [store.get(task.id) for task in new]
-    gated = accepted[3]
-    assert gated.status is TaskStatus.SCHEDULED and gated.run_at == gated.created_at
-    assert [e.type for e in store.events(new[2].id)] == ["scheduled"]
+    assert [[e.type for e in store.events(task.id)] for task in new] == [
+        ["scheduled" if task.waits else "queued"] for task in new
+    ]
+    if size > 3:
+        gated = accepted[3]
+        assert gated.status is TaskStatus.SCHEDULED and gated.run_at == gated.created_at
 
 
-def test_a_bulk_insert_that_fails_stores_none_of_its_rows(db: Database) -> None:
+@pytest.mark.parametrize("size", SIZES[1:])
+def test_a_bulk_insert_that_fails_stores_none_of_its_rows(db: Database, size: int) -> None:
     store = TaskStore(db)
     taken = _task(store)
-    fresh = NewTask(name="echo_bot.echo", queue="celery")
+    fresh = [NewTask(name="echo_bot.echo", queue="celery") for _ in range(size - 1)]
     with pytest.raises(Conflict):
-        store.create([fresh, NewTask(id=taken, name="echo_bot.echo", queue="celery")])
-    assert store.get(fresh.id) is None
-    assert store.events(fresh.id) == []
+        store.create([*fresh, NewTask(id=taken, name="echo_bot.echo", queue="celery")])
+    assert [store.get(task.id) for task in fresh] == [None] * len(fresh)
+    assert [store.events(task.id) for task in fresh] == [[]] * len(fresh)
