@@ -241,30 +241,6 @@ def test_a_redis_batch_costs_one_round_trip_per_chunk(
     assert len(drain(app, queue)) == len(tasks) + 1
 
 
-def test_a_redis_channel_builds_one_client_for_the_calls_that_bring_none(
-    redis_server: RedisServer, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """kombu's own channel builds a `redis.Redis` for each publish, each message taken and
-    each acknowledged; corehub's channel keeps one."""
-    app = make_app(redis_server.url_for_db(REDIS_DB), tmp_path)
-    publisher = publisher_of(app)
-    assert publisher.publish([record(queue=queue)])  # connects: its channel builds one
-    built = 0
-    original = redis.Redis.__init__
-
-    def counted(self: redis.Redis, *args: Any, **kwargs: Any) -> None:
-        nonlocal built
-        built += 1
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "__init__", counted)
-    for n in range(5):
-        assert publisher.publish([record(queue=queue, args=[n])])
-    assert built == 0
-    assert len(drain(app, queue)) == 6  # each taken and acknowledged, on a new channel
-    assert built == 2  # that channel's: kombu's client for consuming, and the shared one
-
-
 def _lpushes(client: redis.Redis) -> int:
     stats: dict[str, Any] = client.info("commandstats")
     return int(stats.get("cmdstat_lpush", {}).get("calls", 0))

@@ -1,0 +1,158 @@
+"""corehub's Redis transport (`corehub.engine.redis_transport`) on a real Redis: one client
+per channel, and no "unacked" bookkeeping for the messages whose rows keep them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from corehub.config import Settings
+from corehub.config.settings import BrokerSettings, DatabaseSettings, WorkerSettings
+from corehub.engine import CorehubCelery, EngineContext, create_celery
+from corehub.registry import Registry
+from corehub.store import Database, TaskStore
+from tests.harness.servers import RedisServer
+from tests.integration.test_publisher import publisher_of
+from tests.unit.test_publisher import drain, record
+
+pytestmark = pytest.mark.servers
+
+
+@pytest.fixture
+def broker(redis_server: RedisServer) -> Iterator[str]:
+    """A Redis database of its own (its "unacked" hash is this test's alone)."""
+    url = redis_server.url_for_db(7)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+def make_app(broker: str, workdir: Path, *, early_ack: bool = True) -> CorehubCelery:
+    settings = Settings(
+        broker=BrokerSettings(url=broker),
+        worker=WorkerSettings(early_ack=early_ack),
+        database=DatabaseSettings(url=f"sqlite:///{workdir / f'hub-{uuid.uuid4().hex[:6]}.db'}"),
+    )
+    return create_celery(
+        EngineContext(settings, Registry(), TaskStore(Database(settings.database.url)))
+    )
+
+
+@pytest.fixture
+def queue() -> str:
+    return f"rt-{uuid.uuid4().hex[:8]}"
+
+
+def unacked(broker: str) -> set[str]:
+    """The delivery tags in kombu's "unacked" hash and its index."""
+    client = redis.Redis.from_url(broker, decode_responses=True)
+    tags = set(client.hkeys("unacked"))
+    assert tags == set(client.zrange("unacked_index", 0, -1))
+    return tags
+
+
+def publish_both(app: CorehubCelery, queue: str) -> tuple[str, str]:
+    """A message corehub publishes (recorded) and a plain Celery client's; their ids."""
+    recorded = record(queue=queue)
+    assert publisher_of(app).publish([recorded])
+    plain = app.send_task("probe.plain", queue=queue, task_id=str(uuid.uuid4()))
+    return recorded.id, plain.id
+
+
+@contextmanager
+def taking(app: CorehubCelery, queue: str) -> Iterator[Any]:
+    with app.connection_for_read() as conn, conn.SimpleQueue(app.amqp.queues[queue]) as simple:
+        yield simple
+
+
+def test_a_recorded_message_taken_leaves_no_unacked_entry_and_a_plain_one_does(
+    broker: str, queue: str, tmp_path: Path
+) -> None:
+    app = make_app(broker, tmp_path)
+    recorded, plain = publish_both(app, queue)
+    with taking(app, queue) as simple:
+        taken = {m.headers["id"]: m for m in (simple.get(timeout=5), simple.get(timeout=5))}
+        assert unacked(broker) == {taken[plain].delivery_tag}
+        taken[recorded].ack()
+        taken[plain].ack()
+        assert unacked(broker) == set()
+        assert drain(app, queue) == []
+
+
+def test_with_early_ack_off_every_message_taken_is_tracked(
+    broker: str, queue: str, tmp_path: Path
+) -> None:
+    app = make_app(broker, tmp_path, early_ack=False)
+    publish_both(app, queue)
+    with taking(app, queue) as simple:
+        first, second = simple.get(timeout=5), simple.get(timeout=5)
+        assert unacked(broker) == {first.delivery_tag, second.delivery_tag}
+        first.ack()
+        second.ack()
+        assert unacked(broker) == set()
+
+
+def test_a_recorded_message_not_acknowledged_goes_back_when_its_channel_closes(
+    broker: str, queue: str, tmp_path: Path
+) -> None:
+    """A worker's warm stop restores what it took and did not acknowledge."""
+    app = make_app(broker, tmp_path)
+    recorded, plain = publish_both(app, queue)
+    with taking(app, queue) as simple:
+        simple.get(timeout=5)
+        simple.get(timeout=5)
+    back = drain(app, queue)
+    assert sorted(m.headers["id"] for m in back) == sorted([recorded, plain])
+    assert all(m.delivery_info["redelivered"] for m in back)
+    assert unacked(broker) == set()
+
+
+def test_a_recorded_message_rejected_for_requeue_goes_back_and_otherwise_is_gone(
+    broker: str, queue: str, tmp_path: Path
+) -> None:
+    app = make_app(broker, tmp_path)
+    kept, dropped = record(queue=queue), record(queue=queue)
+    assert publisher_of(app).publish([kept, dropped])
+    with taking(app, queue) as simple:
+        first = simple.get(timeout=5)
+        assert first.headers["id"] == kept.id
+        first.reject(requeue=True)  # to the far end of its list, as kombu requeues
+        second = simple.get(timeout=5)
+        assert second.headers["id"] == dropped.id
+        second.reject(requeue=False)
+        again = simple.get(timeout=5)
+        assert again.headers["id"] == kept.id and again.delivery_info["redelivered"]
+        again.ack()
+    assert drain(app, queue) == []
+    assert unacked(broker) == set()
+
+
+def test_a_channel_builds_one_client_for_the_calls_that_bring_none(
+    broker: str, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kombu's own channel builds a `redis.Redis` for each publish, each message taken and
+    each acknowledged; corehub's channel keeps one."""
+    app = make_app(broker, tmp_path, early_ack=False)  # every message tracked: more calls
+    publisher = publisher_of(app)
+    assert publisher.publish([record(queue=queue)])  # connects: its channel builds one
+    built = 0
+    original = redis.Redis.__init__
+
+    def counted(self: redis.Redis, *args: Any, **kwargs: Any) -> None:
+        nonlocal built
+        built += 1
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counted)
+    for n in range(5):
+        assert publisher.publish([record(queue=queue, args=[n])])
+    assert built == 0
+    assert len(drain(app, queue)) == 6  # each taken and acknowledged, on a new channel
+    assert built == 2  # that channel's: kombu's client for consuming, and the shared one
