@@ -17,8 +17,7 @@ def _acknowledged_while_running(app: Celery, task_ids: set[str]) -> dict[str, bo
     deadline = time.monotonic() + 30
     seen: dict[str, bool] = {}
     while time.monotonic() < deadline:
-        # Every reply, not `inspect()`'s merge by node name: a hub's worker processes on
-        # one host share a name.
+        # Every reply, each worker process's own.
         replies = app.control.broadcast("active", reply=True, timeout=1.0) or []
         seen = {
             info["id"]: info["acknowledged"]

@@ -193,3 +193,16 @@ def test_undecodable_message_becomes_failed_row_without_its_body(shared_broker_h
         "s3cr3t" in logs,
         after.status,
     ) == ("failure", "malformed_message", False, "success")
+
+
+def test_each_worker_process_answers_under_a_node_name_of_its_own(shared_broker_hub: Hub) -> None:
+    """Two `corehub worker`s on one host: Celery would name both `celery@host` (and warn)."""
+    app = Celery("probe", broker=shared_broker_hub.broker_url)
+    names: set[str] = set()
+    deadline = time.monotonic() + 20
+    while len(names) < 2 and time.monotonic() < deadline:
+        names |= {name for reply in app.control.ping(timeout=1.0) for name in reply}
+    assert len(names) == 2, names
+    assert all(name.startswith("corehub-") for name in names), names
+    logs = "".join(p.log.read_text() for p in shared_broker_hub.processes if p.log.exists())
+    assert "DuplicateNodenameWarning" not in logs

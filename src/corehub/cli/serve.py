@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -112,10 +113,20 @@ def run_worker(
         f"--loglevel={loglevel or settings.logging.level}",
         "--without-gossip",
         "--without-mingle",
+        *_node_name(extra_args),
         *extra_args,
     ]
     _freeze_startup_heap()
     rt.celery.worker_main(argv)
+
+
+def _node_name(extra_args: list[str]) -> list[str]:
+    """A node name of this process's own unless given (`-n`/`--hostname`): two workers on one
+    host would both be Celery's default `celery@host`, and its control replies (`inspect`)
+    are merged by name."""
+    if any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in extra_args):
+        return []
+    return [f"--hostname=corehub-{os.getpid()}@%h"]
 
 
 def run_scheduler(settings: Settings) -> None:
