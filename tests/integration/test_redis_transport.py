@@ -25,13 +25,9 @@ pytestmark = pytest.mark.servers
 
 
 @pytest.fixture
-def broker(redis_server: RedisServer) -> Iterator[str]:
-    """A Redis database of its own (its "unacked" hash is this test's alone)."""
-    url = redis_server.url_for_db(7)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
+def broker(redis_server: RedisServer) -> str:
+    """A database hubs of other tests may share: the tests look at their own tags only."""
+    return redis_server.url_for_db(7)
 
 
 def make_app(broker: str, workdir: Path, *, early_ack: bool = True) -> CorehubCelery:
@@ -50,12 +46,13 @@ def queue() -> str:
     return f"rt-{uuid.uuid4().hex[:8]}"
 
 
-def unacked(broker: str) -> set[str]:
-    """The delivery tags in kombu's "unacked" hash and its index."""
+def unacked(broker: str, *messages: Any) -> set[str]:
+    """Which of these messages' delivery tags are in kombu's "unacked" hash (and its index)."""
     client = redis.Redis.from_url(broker, decode_responses=True)
-    tags = set(client.hkeys("unacked"))
-    assert tags == set(client.zrange("unacked_index", 0, -1))
-    return tags
+    tags = {m.delivery_tag for m in messages}
+    held = tags & set(client.hkeys("unacked"))
+    assert held == tags & set(client.zrange("unacked_index", 0, -1))
+    return held
 
 
 def publish_both(app: CorehubCelery, queue: str) -> tuple[str, str]:
@@ -79,10 +76,11 @@ def test_a_recorded_message_taken_leaves_no_unacked_entry_and_a_plain_one_does(
     recorded, plain = publish_both(app, queue)
     with taking(app, queue) as simple:
         taken = {m.headers["id"]: m for m in (simple.get(timeout=5), simple.get(timeout=5))}
-        assert unacked(broker) == {taken[plain].delivery_tag}
+        both = taken.values()
+        assert unacked(broker, *both) == {taken[plain].delivery_tag}
         taken[recorded].ack()
         taken[plain].ack()
-        assert unacked(broker) == set()
+        assert unacked(broker, *both) == set()
         assert drain(app, queue) == []
 
 
@@ -93,10 +91,10 @@ def test_with_early_ack_off_every_message_taken_is_tracked(
     publish_both(app, queue)
     with taking(app, queue) as simple:
         first, second = simple.get(timeout=5), simple.get(timeout=5)
-        assert unacked(broker) == {first.delivery_tag, second.delivery_tag}
+        assert unacked(broker, first, second) == {first.delivery_tag, second.delivery_tag}
         first.ack()
         second.ack()
-        assert unacked(broker) == set()
+        assert unacked(broker, first, second) == set()
 
 
 def test_a_recorded_message_not_acknowledged_goes_back_when_its_channel_closes(
@@ -106,12 +104,11 @@ def test_a_recorded_message_not_acknowledged_goes_back_when_its_channel_closes(
     app = make_app(broker, tmp_path)
     recorded, plain = publish_both(app, queue)
     with taking(app, queue) as simple:
-        simple.get(timeout=5)
-        simple.get(timeout=5)
+        taken = [simple.get(timeout=5), simple.get(timeout=5)]
     back = drain(app, queue)
     assert sorted(m.headers["id"] for m in back) == sorted([recorded, plain])
     assert all(m.delivery_info["redelivered"] for m in back)
-    assert unacked(broker) == set()
+    assert unacked(broker, *taken, *back) == set()
 
 
 def test_a_recorded_message_rejected_for_requeue_goes_back_and_otherwise_is_gone(
@@ -131,7 +128,7 @@ def test_a_recorded_message_rejected_for_requeue_goes_back_and_otherwise_is_gone
         assert again.headers["id"] == kept.id and again.delivery_info["redelivered"]
         again.ack()
     assert drain(app, queue) == []
-    assert unacked(broker) == set()
+    assert unacked(broker, first, second, again) == set()
 
 
 def test_a_channel_builds_one_client_for_the_calls_that_bring_none(
@@ -156,3 +153,25 @@ def test_a_channel_builds_one_client_for_the_calls_that_bring_none(
     assert built == 0
     assert len(drain(app, queue)) == 6  # each taken and acknowledged, on a new channel
     assert built == 2  # that channel's: kombu's client for consuming, and the shared one
+
+
+def test_a_push_back_redis_refuses_keeps_the_message_for_the_next_restore(
+    broker: str, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(broker, tmp_path)
+    task = record(queue=queue)
+    assert publisher_of(app).publish([task])
+    with taking(app, queue) as simple:
+        message = simple.get(timeout=5)
+        channel = simple.consumer.channel
+
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            raise redis.ConnectionError("refused")
+
+        monkeypatch.setattr(channel, "_do_restore_message", refuse)
+        with pytest.raises(redis.ConnectionError):
+            message.reject(requeue=True)
+        assert message.delivery_tag in channel.qos._untracked
+        monkeypatch.undo()
+    # The channel's close restores what it still holds.
+    assert [m.headers["id"] for m in drain(app, queue)] == [task.id]

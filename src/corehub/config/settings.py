@@ -102,8 +102,8 @@ class WorkerSettings(BaseModel):
         True,
         description="acknowledge a message corehub published when a pool process takes it, "
         "not when its task ends (its row keeps it: lost before its claim, the relay publishes "
-        "it again after `scheduler.redelivery_seconds`; on Redis it skips kombu's unacked "
-        "hash too); a plain Celery client's message is acknowledged at its end either way",
+        "it again after `scheduler.redelivery_seconds`; on `redis://` it skips kombu's "
+        "unacked hash too); a plain Celery client's message is acknowledged at its end either way",
     )
     heartbeat_seconds: float = Field(
         5.0, gt=0, description="how often a worker process extends its running attempts' leases"

@@ -86,13 +86,15 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
 
 def _configure_broker(app: CorehubCelery, settings: Settings, options: dict[str, Any]) -> None:
     """Workers take higher priorities first (see corehub.engine.priorities for each broker);
-    a Redis broker also goes through corehub's transport (`corehub.engine.redis_transport`)."""
+    a `redis://` broker also goes through corehub's transport (`corehub.engine.redis_transport`)."""
     levels = priority_levels(settings)
     app.conf.task_default_priority = levels[settings.tasks.default_priority]
     kind = broker_kind(settings)
     if kind == "redis":
         options["priority_steps"] = redis_steps(settings)
-        app.conf.broker_transport = "corehub.engine.redis_transport:Transport"
+        # Not for `rediss://`: kombu turns TLS on only for a transport named by that scheme.
+        if settings.broker.url.startswith("redis://"):
+            app.conf.broker_transport = "corehub.engine.redis_transport:Transport"
         if settings.worker.early_ack:  # the transport's option, named without importing it
             options["corehub_untracked_header"] = RECORDED_HEADER
     elif kind == "memory":

@@ -19,7 +19,8 @@
   it back onto its list as kombu restores any other. With `worker.early_ack: false`, and for
   a plain Celery client's messages, kombu's bookkeeping is kept as it is.
 
-Configured for Redis brokers only (`corehub.engine.app`), so other brokers never import it.
+Configured for `redis://` brokers only (`corehub.engine.app`), so other brokers never import
+it; `rediss://` keeps kombu's own transport, which is what turns TLS on for that scheme.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class QoS(redis.QoS):
             super().reject(delivery_tag, requeue=requeue)
             return
         if requeue:
-            self._push_back(message, leftmost=True)
+            self._push_back(delivery_tag, message, leftmost=True)
         virtual.QoS.ack(self, delivery_tag)
 
     def restore_by_tag(self, tag: Any, client: Any = None, leftmost: bool = False) -> None:
@@ -71,17 +72,22 @@ class QoS(redis.QoS):
         if message is None:
             super().restore_by_tag(tag, client=client, leftmost=leftmost)
             return
-        self._push_back(message, client, leftmost=leftmost)
+        self._push_back(tag, message, client, leftmost=leftmost)
 
-    def _push_back(self, message: Any, client: Any = None, *, leftmost: bool) -> None:
-        """What kombu does with a message restored from its hash (marked redelivered)."""
+    def _push_back(self, tag: Any, message: Any, client: Any = None, *, leftmost: bool) -> None:
+        """What kombu does with a message restored from its hash (marked redelivered). If
+        Redis refuses, the message stays held here, for the next restore."""
         delivery = message.delivery_info
-        with self.channel.conn_or_acquire(client) as conn:
-            pipe = conn.pipeline()
-            self.channel._do_restore_message(
-                message._raw, delivery["exchange"], delivery["routing_key"], pipe, leftmost
-            )
-            pipe.execute()
+        try:
+            with self.channel.conn_or_acquire(client) as conn:
+                pipe = conn.pipeline()
+                self.channel._do_restore_message(
+                    message._raw, delivery["exchange"], delivery["routing_key"], pipe, leftmost
+                )
+                pipe.execute()
+        except Exception:
+            self._untracked[tag] = message
+            raise
 
 
 class Channel(redis.Channel):

@@ -132,14 +132,17 @@ class DriverStatement:
         )
 
 
-# Up to this many rows an INSERT goes to PostgreSQL in one round trip; COPY takes two (its
-# start, then the data), which a submit and a step handoff feel, but spends less Python per row.
+# Up to this many rows an INSERT goes to PostgreSQL in one round trip (prepared for one row,
+# psycopg's pipelined executemany for more); COPY takes two (its start, then the data), which
+# a submit and a step handoff feel, but spends less Python per row. In the caller's
+# transaction, as every caller is: on an autocommit connection several rows would not be
+# atomic.
 FEW_ROWS = 8
 
 
 class DriverInsert(DriverStatement):
     """A plain INSERT that also inserts many rows in one driver call: on PostgreSQL the
-    prepared INSERT for a few rows, COPY for more, where psycopg's pipelined executemany
+    INSERT for a few rows, COPY for more, where psycopg's pipelined executemany
     spent about twice the Python per row (a 200-task bulk submit's rows and events: 0.05
     against 0.09-0.11 ms of CPU per task); executemany on SQLite, whose loop runs in C."""
 
