@@ -23,13 +23,11 @@ import pytest
 import redis
 from redis.connection import AbstractConnection
 
-from corehub.config import Settings
-from corehub.config.settings import BrokerSettings, DatabaseSettings
-from corehub.engine import CorehubCelery, EngineContext, create_celery, redis_lists
+from corehub.config.settings import BrokerSettings
+from corehub.engine import CorehubCelery, redis_lists
 from corehub.engine.publisher import CeleryPublisher
-from corehub.registry import Registry
-from corehub.store import Database, TaskStore
 from tests.harness.servers import RabbitMQServer, RedisServer, free_port
+from tests.unit.helpers import celery_app
 from tests.unit.test_publisher import drain, record, send_task
 
 pytestmark = pytest.mark.servers
@@ -69,13 +67,7 @@ PROBE = textwrap.dedent(
 
 
 def make_app(broker: str, workdir: Path, **broker_settings: Any) -> CorehubCelery:
-    settings = Settings(
-        broker=BrokerSettings(url=broker, **broker_settings),
-        database=DatabaseSettings(url=f"sqlite:///{workdir / f'hub-{uuid.uuid4().hex[:6]}.db'}"),
-    )
-    return create_celery(
-        EngineContext(settings, Registry(), TaskStore(Database(settings.database.url)))
-    )
+    return celery_app(BrokerSettings(url=broker, **broker_settings), workdir)
 
 
 def publisher_of(app: CorehubCelery) -> CeleryPublisher:

@@ -12,13 +12,11 @@ from typing import Any
 import pytest
 import redis
 
-from corehub.config import Settings
-from corehub.config.settings import BrokerSettings, DatabaseSettings, WorkerSettings
-from corehub.engine import CorehubCelery, EngineContext, create_celery
-from corehub.registry import Registry
-from corehub.store import Database, TaskStore
+from corehub.config.settings import BrokerSettings, WorkerSettings
+from corehub.engine import CorehubCelery
 from tests.harness.servers import RedisServer
 from tests.integration.test_publisher import publisher_of
+from tests.unit.helpers import celery_app
 from tests.unit.test_publisher import drain, record
 
 pytestmark = pytest.mark.servers
@@ -31,13 +29,8 @@ def broker(redis_server: RedisServer) -> str:
 
 
 def make_app(broker: str, workdir: Path, *, early_ack: bool = True) -> CorehubCelery:
-    settings = Settings(
-        broker=BrokerSettings(url=broker),
-        worker=WorkerSettings(early_ack=early_ack),
-        database=DatabaseSettings(url=f"sqlite:///{workdir / f'hub-{uuid.uuid4().hex[:6]}.db'}"),
-    )
-    return create_celery(
-        EngineContext(settings, Registry(), TaskStore(Database(settings.database.url)))
+    return celery_app(
+        BrokerSettings(url=broker), workdir, worker=WorkerSettings(early_ack=early_ack)
     )
 
 
@@ -69,32 +62,22 @@ def taking(app: CorehubCelery, queue: str) -> Iterator[Any]:
         yield simple
 
 
-def test_a_recorded_message_taken_leaves_no_unacked_entry_and_a_plain_one_does(
-    broker: str, queue: str, tmp_path: Path
+@pytest.mark.parametrize("early_ack", [True, False])
+def test_a_message_taken_is_tracked_in_the_unacked_hash_unless_its_row_keeps_it(
+    broker: str, queue: str, tmp_path: Path, early_ack: bool
 ) -> None:
-    app = make_app(broker, tmp_path)
+    """With the early ack, a recorded message leaves no entry and a plain one does; without
+    it, both are tracked as kombu tracks them."""
+    app = make_app(broker, tmp_path, early_ack=early_ack)
     recorded, plain = publish_both(app, queue)
     with taking(app, queue) as simple:
         taken = {m.headers["id"]: m for m in (simple.get(timeout=5), simple.get(timeout=5))}
-        both = taken.values()
-        assert unacked(broker, *both) == {taken[plain].delivery_tag}
-        taken[recorded].ack()
-        taken[plain].ack()
-        assert unacked(broker, *both) == set()
-        assert drain(app, queue) == []
-
-
-def test_with_early_ack_off_every_message_taken_is_tracked(
-    broker: str, queue: str, tmp_path: Path
-) -> None:
-    app = make_app(broker, tmp_path, early_ack=False)
-    publish_both(app, queue)
-    with taking(app, queue) as simple:
-        first, second = simple.get(timeout=5), simple.get(timeout=5)
-        assert unacked(broker, first, second) == {first.delivery_tag, second.delivery_tag}
-        first.ack()
-        second.ack()
-        assert unacked(broker, first, second) == set()
+        tracked = [plain] if early_ack else [recorded, plain]
+        assert unacked(broker, *taken.values()) == {taken[t].delivery_tag for t in tracked}
+        for message in taken.values():
+            message.ack()
+        assert unacked(broker, *taken.values()) == set()
+    assert drain(app, queue) == []
 
 
 def test_a_recorded_message_not_acknowledged_goes_back_when_its_channel_closes(

@@ -19,10 +19,24 @@ import uvicorn
 from sqlalchemy import update
 
 from corehub.api import create_app
+from corehub.config import Settings
+from corehub.config.settings import BrokerSettings, DatabaseSettings
+from corehub.engine import CorehubCelery, EngineContext, create_celery
+from corehub.registry import Registry
 from corehub.runtime import Runtime
 from corehub.store import Database, TaskFilter, TaskStore
 from corehub.store.migrate import upgrade
 from corehub.store.models import tasks_table
+
+
+def celery_app(broker: BrokerSettings, workdir: Path, **sections: Any) -> CorehubCelery:
+    """corehub's Celery app on `broker`, with no tasks and a new SQLite file in `workdir` for
+    its database; `sections` are further settings (`worker=WorkerSettings(...)`)."""
+    database = DatabaseSettings(url=f"sqlite:///{workdir / f'hub-{uuid.uuid4().hex[:6]}.db'}")
+    settings = Settings(broker=broker, database=database, **sections)
+    return create_celery(
+        EngineContext(settings, Registry(), TaskStore(Database(settings.database.url)))
+    )
 
 
 def free_port() -> int:

@@ -7,22 +7,12 @@ from typing import Any
 
 import pytest
 
-from corehub.config import Settings
-from corehub.config.settings import BrokerSettings, DatabaseSettings
-from corehub.engine import EngineContext, create_celery
-from corehub.registry import Registry
-from corehub.store import Database, TaskStore
+from corehub.config.settings import BrokerSettings
+from tests.unit.helpers import celery_app
 
 
 def _connection(broker: str, tmp_path: Path) -> Any:
-    settings = Settings(
-        broker=BrokerSettings(url=broker),
-        database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'hub.db'}"),
-    )
-    app = create_celery(
-        EngineContext(settings, Registry(), TaskStore(Database(settings.database.url)))
-    )
-    return app.connection_for_write()
+    return celery_app(BrokerSettings(url=broker), tmp_path).connection_for_write()
 
 
 def test_a_redis_url_goes_through_corehubs_transport(tmp_path: Path) -> None:

@@ -95,8 +95,8 @@ def _configure_broker(app: CorehubCelery, settings: Settings, options: dict[str,
         # Not for `rediss://`: kombu turns TLS on only for a transport named by that scheme.
         if settings.broker.url.startswith("redis://"):
             app.conf.broker_transport = "corehub.engine.redis_transport:Transport"
-        if settings.worker.early_ack:  # the transport's option, named without importing it
-            options["corehub_untracked_header"] = RECORDED_HEADER
+            if settings.worker.early_ack:  # the transport's option, named without importing it
+                options["corehub_untracked_header"] = RECORDED_HEADER
     elif kind == "memory":
         app.conf.broker_transport = PriorityMemoryTransport
     elif settings.broker.priority_queues and len(levels) > 1:
