@@ -31,4 +31,8 @@ ensure_venv() {
     .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
     echo "$want" > "$stamp"
   fi
+  # Bytecode for corehub's own modules (an editable install gets none): every hub process,
+  # and every process the tests start, would otherwise compile them again where
+  # PYTHONDONTWRITEBYTECODE is set. Only changed files are compiled again.
+  .venv/bin/python -m compileall -q src >/dev/null
 }

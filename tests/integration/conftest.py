@@ -42,7 +42,9 @@ def make_hub(mode: str, workdir: Path, request: pytest.FixtureRequest, *, worker
 
 
 class HubPool:
-    """Hubs started on first use and kept for the session: a hub takes seconds to start."""
+    """Hubs started on first use and kept while this package's tests run: a hub takes
+    seconds to start. They stop when the package ends, their idle ticking no longer taking
+    CPU from the tests that follow."""
 
     def __init__(self, request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> None:
         self.request = request
@@ -62,7 +64,7 @@ class HubPool:
             hub.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub_pool(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HubPool]:

@@ -50,9 +50,13 @@ class HubProcess:
             os.killpg(self.proc.pid, sig)
 
     def stop(self, timeout: float = 10.0) -> int | None:
+        self.signal(signal.SIGTERM)
+        return self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float = 10.0) -> int | None:
+        """The exit code once it has stopped; killed if it takes longer than `timeout`."""
         if self.proc is None:
             return None
-        self.signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -116,8 +120,12 @@ class Hub:
         raise RuntimeError(f"hub not ready in {timeout}s:\n{self.logs()}")
 
     def stop(self) -> None:
+        """All processes told at once, so that a worker's warm shutdown is not waited for
+        before the others are told."""
         for proc in reversed(self.processes):
-            proc.stop()
+            proc.signal(signal.SIGTERM)
+        for proc in reversed(self.processes):
+            proc.wait_stopped()
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.processes)

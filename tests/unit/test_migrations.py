@@ -6,7 +6,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from corehub.store import Database, NewTask, TaskStore
-from corehub.store.migrate import alembic_config, upgrade
+from corehub.store.migrate import HEAD, alembic_config, current_revision, upgrade
 from corehub.store.models import Base
 
 
@@ -81,3 +81,12 @@ def test_events_outlive_the_rebuild_that_drops_their_key(db: Database) -> None:
     assert [e.type for e in store.events(task_id)] == ["queued"]
     with db.read() as conn:
         assert inspect(conn).get_foreign_keys("task_events") == []
+
+
+def test_the_head_that_lets_a_migrated_schema_skip_alembic_is_the_scripts_head(
+    db: Database,
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config(db)).get_current_head() == HEAD
+    assert current_revision(db) == HEAD

@@ -1,23 +1,33 @@
-"""Bring the schema to the newest revision; safe when several processes start at once."""
+"""Bring the schema to the newest revision; safe when several processes start at once.
+
+Every process of a hub, and every local CLI command, starts by migrating. A schema already
+at `HEAD` is read in one query, without importing Alembic or loading its scripts (a fifth of
+a second of CPU each time).
+"""
 
 from __future__ import annotations
 
 import fcntl
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.exc import SAWarning
 
 from corehub.store.database import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0008"  # the newest revision in migrations/versions (test_migrations checks it)
 PG_LOCK_ID = 7_243_001
 
 
 def alembic_config(db: Database) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", db.url.render_as_string(hide_password=False))
@@ -26,6 +36,8 @@ def alembic_config(db: Database) -> Config:
 
 def upgrade(db: Database) -> None:
     """Run pending migrations under a lock (advisory lock on PostgreSQL, a file on SQLite)."""
+    if current_revision(db) == HEAD:
+        return
     cfg = alembic_config(db)
     if db.is_sqlite:
         lock_path = Path(str(db.url.database) + ".migrate.lock")
@@ -37,6 +49,8 @@ def upgrade(db: Database) -> None:
 
 
 def _run(db: Database, cfg: Config) -> None:
+    from alembic import command
+
     with db.engine.begin() as conn, warnings.catch_warnings():
         # SQLite's batch migrations rebuild `tasks` from its reflection, which cannot read
         # the expression index on idempotency keys; the migrations make it again themselves
