@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import amqp
 import pytest
 import redis
+from kombu import Producer
 from redis.connection import AbstractConnection
 
 from corehub.config.settings import BrokerSettings
@@ -189,6 +191,45 @@ def test_batched_messages_are_the_ones_send_task_sends(
         _raw_lists(broker, queue) == raw_before
     )  # Redis: the same list per priority, the same JSON
     assert [_comparable(m) for m in drain(app, queue)] == expected
+
+
+def test_a_rabbitmq_batch_goes_to_py_amqp_without_kombus_publish(
+    rabbitmq_server: RabbitMQServer, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(rabbitmq_server.add_vhost(f"pub-{uuid.uuid4().hex[:8]}"), tmp_path)
+    publisher = publisher_of(app)
+    calls: list[Any] = []
+    monkeypatch.setattr(Producer, "publish", lambda *a, **k: calls.append(a))
+    tasks = [record(queue=queue, args=[i]) for i in range(3)]
+
+    assert publisher.publish(tasks) == [t.id for t in tasks]
+
+    assert calls == []
+    assert [m.headers["id"] for m in drain(app, queue)] == [t.id for t in tasks]
+
+
+def test_a_rabbitmq_channel_in_confirm_mode_waits_for_each_messages_confirm(
+    rabbitmq_server: RabbitMQServer, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(rabbitmq_server.add_vhost(f"pub-{uuid.uuid4().hex[:8]}"), tmp_path)
+    app.conf.broker_transport_options = {"confirm_publish": True}
+    publisher = publisher_of(app)
+    confirmed: list[str] = []
+    original = amqp.Channel.basic_publish_confirm
+
+    def confirm(self: amqp.Channel, message: Any, *args: Any, **kwargs: Any) -> Any:
+        sent = amqp.Message()
+        sent._load_properties(60, message._serialize_properties(), 0)  # as the broker reads it
+        confirmed.append(sent.properties["correlation_id"])
+        return original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(amqp.Channel, "basic_publish_confirm", confirm)
+    tasks = [record(queue=queue, args=[i]) for i in range(3)]
+
+    assert publisher.publish(tasks) == [t.id for t in tasks]
+
+    assert confirmed == [t.id for t in tasks]
+    assert [m.headers["id"] for m in drain(app, queue)] == [t.id for t in tasks]
 
 
 def _raw_lists(broker: str, queue: str) -> dict[str, list[Any]]:

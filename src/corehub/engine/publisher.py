@@ -5,8 +5,9 @@ A batch is published without `send_task`'s per-call work (registry lookup, routi
 and declaration checks, result object, argument reprs, serializing through kombu's registry):
 each message is Celery's task protocol 2, built here with the headers and properties
 `send_task` gives it (tests compare the two), its body encoded by orjson. On Redis a chunk's
-messages are pushed in one round trip, one LPUSH per priority list (`redis_lists`); on other
-transports they go to kombu's `Producer.publish` inside `Producer.batch()`. Whatever the batch
+messages are pushed in one round trip, one LPUSH per priority list (`redis_lists`); on
+RabbitMQ they go to py-amqp's channel with their properties encoded by `amqp_messages`; on
+other transports to kombu's `Producer.publish` inside `Producer.batch()`. Whatever the batch
 path cannot reproduce (routes, a task's own options, listeners to Celery's publish signals, a
 result backend that tracks calls), or fails to hand over, goes through `send_task` one message
 at a time.
@@ -26,7 +27,7 @@ from celery.utils.nodenames import anon_nodename
 from kombu.entity import maybe_delivery_mode
 
 from corehub import jsoncodec
-from corehub.engine import redis_lists
+from corehub.engine import amqp_messages, redis_lists
 from corehub.engine.app import CorehubCelery
 from corehub.engine.headers import ARGUMENTS_NOT_REPEATED, RECORDED_HEADER, STEP_HEADER
 from corehub.engine.priorities import priority_levels
@@ -134,12 +135,15 @@ class CeleryPublisher:
             },
         )
         channel = producer.channel
-        direct = redis_lists.pushes_directly(channel, list(queues))
+        to_redis = redis_lists.pushes_directly(channel, list(queues))
+        to_amqp = amqp_messages.publishes_directly(channel)
         publish = producer.publish
         for chunk in _chunks(tasks, self.batch_size):
             messages = [common.outgoing(task, self.levels.get(task.priority)) for task in chunk]
-            if direct:
+            if to_redis:
                 redis_lists.push(channel, messages)
+            elif to_amqp:
+                amqp_messages.publish(channel, messages)
             else:
                 with producer.batch():
                     for message in messages:
