@@ -35,8 +35,8 @@ _PRIORITY, _CORRELATION_ID, _REPLY_TO = 0x0800, 0x0400, 0x0200
 
 
 def publishes_directly(channel: Any) -> bool:
-    """Whether `channel` is kombu's py-amqp channel. kombu imports that transport (and
-    py-amqp) only for an AMQP broker; a hub on Redis or in memory leaves this unused."""
+    """Whether `channel` is kombu's py-amqp channel (kombu imports that transport only for
+    an AMQP broker)."""
     transport = sys.modules.get("kombu.transport.pyamqp")
     return transport is not None and isinstance(channel, transport.Channel)
 
