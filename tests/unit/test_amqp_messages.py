@@ -6,6 +6,7 @@ from typing import Any
 
 import amqp
 import pytest
+from kombu.transport import pyamqp
 
 from corehub.engine import amqp_messages
 from corehub.engine.publisher import Outgoing
@@ -39,16 +40,18 @@ def outgoing(
 
 
 def py_amqp(message: Outgoing) -> bytes:
-    """What kombu's py-amqp channel gives py-amqp for this message, encoded by py-amqp."""
-    encoded: bytes = amqp.Message(
+    """What kombu's py-amqp channel makes of this message (as `Producer.publish` calls it),
+    encoded by py-amqp."""
+    prepared = pyamqp.Channel.prepare_message(
+        None,  # it uses nothing of its channel
         message.body,
-        priority=message.priority,
-        content_type="application/json",
-        content_encoding="utf-8",
-        application_headers=message.headers,
-        delivery_mode=message.delivery_mode,
-        **message.properties,
-    )._serialize_properties()
+        message.priority,
+        "application/json",
+        "utf-8",
+        message.headers,
+        {**message.properties, "delivery_mode": message.delivery_mode},
+    )
+    encoded: bytes = prepared._serialize_properties()
     return encoded
 
 
@@ -64,6 +67,11 @@ CASES = [
     outgoing(timelimit=[True, None], group_index=1.0),
     outgoing(stamps={"a": [1, {"b": None}]}, stamped_headers=["a"], corehub_step=False),
     outgoing(parent_id="e7d9a0c2-1111-4c3b-8e5f-000000000000", root_id="a" * 200),
+    # Equal in Python and hashed alike, encoded apart: never taken from the memo.
+    outgoing(timelimit=[0.0, None], retries=0.0),
+    outgoing(timelimit=[-0.0, None], retries=-0.0),
+    outgoing(stamped_headers=[[1], "x"]),
+    outgoing(stamped_headers=[[True], "x"]),
 ]
 
 
@@ -91,3 +99,55 @@ def test_a_message_decodes_to_the_properties_it_was_given() -> None:
         "correlation_id": ID,
         "reply_to": "reply",
     }
+
+
+def test_a_property_py_amqp_encodes_but_this_does_not_fails_the_message() -> None:
+    message = outgoing()
+    message.properties["expiration"] = "60000"
+    with pytest.raises(ValueError, match="expiration"):
+        amqp_messages.properties(message)
+
+
+class Channel:
+    """What `publish` uses of py-amqp's channel, recording which way each message went."""
+
+    def __init__(self, confirm: bool = False) -> None:
+        self.sent: list[tuple[str, str]] = []
+        if confirm:  # as py-amqp's channel sets itself up in confirm mode
+            self.basic_publish = self.basic_publish_confirm
+
+    def _basic_publish(self, message: Any, exchange: str, routing_key: str) -> None:
+        self.sent.append(("basic_publish", self._id(message)))
+
+    basic_publish = _basic_publish
+
+    def basic_publish_confirm(self, message: Any, exchange: str, routing_key: str) -> None:
+        self.sent.append(("confirmed", self._id(message)))
+
+    def send_method(self, method: Any, signature: str, args: Any, message: Any) -> None:
+        assert (method, signature, args) == (
+            amqp.spec.Basic.Publish,
+            "Bssbb",
+            (0, "", "celery", False, False),
+        )
+        self.sent.append(("send_method", self._id(message)))
+
+    @staticmethod
+    def _id(message: Any) -> str:
+        decoded = amqp.Message()
+        decoded._load_properties(60, message._serialize_properties(), 0)
+        return str(decoded.properties["application_headers"]["retries"])
+
+
+def test_the_socket_is_polled_every_fiftieth_message_and_at_the_last() -> None:
+    channel = Channel()
+    amqp_messages.publish(channel, [outgoing(retries=i) for i in range(120)])
+    polled = [int(i) for way, i in channel.sent if way == "basic_publish"]
+    assert polled == [0, 50, 100, 119]
+    assert [int(i) for _, i in channel.sent] == list(range(120))
+
+
+def test_a_channel_in_confirm_mode_confirms_every_message() -> None:
+    channel = Channel(confirm=True)
+    amqp_messages.publish(channel, [outgoing(retries=i) for i in range(3)])
+    assert channel.sent == [("confirmed", "0"), ("confirmed", "1"), ("confirmed", "2")]

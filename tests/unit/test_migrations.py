@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
@@ -90,3 +91,13 @@ def test_the_head_that_lets_a_migrated_schema_skip_alembic_is_the_scripts_head(
 
     assert ScriptDirectory.from_config(alembic_config(db)).get_current_head() == HEAD
     assert current_revision(db) == HEAD
+
+
+def test_an_unreachable_database_is_unavailable_with_the_drivers_reason_on_one_line() -> None:
+    from corehub.errors import Unavailable
+
+    db = Database("postgresql+psycopg://app@127.0.0.1:1/nothing")  # port 1: nothing listens
+    with pytest.raises(Unavailable, match="Connection refused") as raised:
+        upgrade(db)
+    assert "\n" not in raised.value.detail
+    db.dispose()

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from amqp import Message, spec
 from amqp.serialization import _write_item
 
+from corehub.engine.headers import ARGUMENTS_NOT_REPEATED
+
 if TYPE_CHECKING:
     from corehub.engine.publisher import Outgoing
 
@@ -25,10 +27,16 @@ CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "utf-8"
 # Headers whose value is its message's own: not worth keeping once encoded.
 UNIQUE = frozenset({"id", "root_id", "parent_id"})
+POLL_EVERY = 50  # messages per poll of the socket for what the broker sent
 MEMO_LIMIT = 4096  # distinct shared entries kept (task names, origins, constants)
 _memo: dict[tuple[str, type, Hashable], bytes] = {}
+_MEMO_SCALARS = frozenset({str, int, bool, type(None)})
 
 _PUBLISH, _PUBLISH_ARGS = spec.Basic.Publish, "Bssbb"  # as py-amqp's basic_publish sends it
+# What `properties` encodes, and what py-amqp drops (not among Message.PROPERTIES).
+_ENCODED_HERE = frozenset({"correlation_id", "reply_to"}) | (
+    frozenset(ARGUMENTS_NOT_REPEATED) - {name for name, _ in Message.PROPERTIES}
+)
 # Basic-class property flags, in the order AMQP 0-9-1 lists the properties.
 _CONTENT_TYPE, _CONTENT_ENCODING, _HEADERS, _DELIVERY_MODE = 0x8000, 0x4000, 0x2000, 0x1000
 _PRIORITY, _CORRELATION_ID, _REPLY_TO = 0x0800, 0x0400, 0x0200
@@ -44,21 +52,22 @@ def publishes_directly(channel: Any) -> bool:
 def publish(channel: Any, messages: Sequence[Outgoing]) -> None:
     """Publish each message to its queue on the default exchange, in order.
 
-    py-amqp's `basic_publish` first polls the socket for a `connection.blocked` notice, a
-    system call per message; here the first message of a chunk does that, the rest are sent
-    as it then sends them. A channel in confirm mode (not one corehub opens: the relay, not
-    a confirm, keeps a lost message) waits for each message's confirm, as py-amqp does."""
-    if not messages:
-        return
-    if channel.basic_publish != channel._basic_publish:  # confirm mode
-        for message in messages:
-            channel.basic_publish(EncodedMessage(message), exchange="", routing_key=message.queue)
-        return
-    first, *rest = messages
-    channel.basic_publish(EncodedMessage(first), exchange="", routing_key=first.queue)
-    send = channel.send_method
-    for message in rest:
-        send(_PUBLISH, _PUBLISH_ARGS, (0, "", message.queue, False, False), EncodedMessage(message))
+    py-amqp's `basic_publish` first polls the socket for what the broker sent (a
+    `connection.blocked` notice, a channel it closed), a system call per message; here every
+    `POLL_EVERY`th message and the last one go through it, the others are sent as it then
+    sends them. A channel the broker closed mid-chunk fails the chunk at the next poll (and
+    its messages go through `send_task`); what it dropped after the last poll is the relay's,
+    like any message a broker loses. A channel in confirm mode (not one corehub opens) waits
+    for each message's confirm, as py-amqp does."""
+    basic_publish, send = channel.basic_publish, channel.send_method
+    confirming = basic_publish != channel._basic_publish
+    last = len(messages) - 1
+    for i, message in enumerate(messages):
+        encoded = EncodedMessage(message)
+        if confirming or i % POLL_EVERY == 0 or i == last:
+            basic_publish(encoded, exchange="", routing_key=message.queue)
+        else:
+            send(_PUBLISH, _PUBLISH_ARGS, (0, "", message.queue, False, False), encoded)
 
 
 class EncodedMessage(Message):  # type: ignore[misc]
@@ -74,8 +83,11 @@ class EncodedMessage(Message):  # type: ignore[misc]
 
 def properties(message: Outgoing) -> bytes:
     """The content header's property flags and list, as py-amqp's `_serialize_properties`
-    writes them for the properties kombu's py-amqp channel gives it (others are dropped
-    there too)."""
+    writes them for what kombu's py-amqp channel gives it. Properties py-amqp does not know
+    (Celery's argument reprs) it drops, and so does this; one it knows but this does not
+    encode fails the chunk, which then goes through `send_task`."""
+    if not _ENCODED_HERE.issuperset(message.properties):
+        raise ValueError(f"properties encoded by py-amqp only: {sorted(message.properties)}")
     flags = _CONTENT_TYPE | _CONTENT_ENCODING | _HEADERS | _DELIVERY_MODE
     parts = [_short(CONTENT_TYPE), _short(CONTENT_ENCODING), _table(message.headers)]
     parts.append(pack("B", message.delivery_mode))
@@ -108,15 +120,17 @@ def _entry(key: str, value: Any) -> bytes:
     if key in UNIQUE and type(value) is str:
         raw = value.encode("utf-8", "surrogatepass")
         return _short(key) + pack(">cI", b"S", len(raw)) + raw
-    # Typed, so that True, 1 and 1.0 (equal in Python) keep py-amqp's own encodings.
-    if type(value) is list:
+    # Only values whose equality is their encoding's: typed, so that True and 1 (equal in
+    # Python) keep py-amqp's own encodings; no floats (0.0 == -0.0), nothing nested.
+    kind = type(value)
+    if kind in _MEMO_SCALARS:
+        memo: tuple[str, type, Hashable] = (key, kind, value)
+    elif kind is list and all(type(item) in _MEMO_SCALARS for item in value):
         memo = (key, list, tuple((type(item), item) for item in value))
     else:
-        memo = (key, type(value), value)
+        return _encoded_entry(key, value)
     try:
         return _memo[memo]
-    except TypeError:  # unhashable (a dict, a list holding one): encoded every time
-        return _encoded_entry(key, value)
     except KeyError:
         encoded = _encoded_entry(key, value)
         if len(_memo) < MEMO_LIMIT:

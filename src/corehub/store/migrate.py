@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.exc import SAWarning
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SAWarning
 
+from corehub.errors import Unavailable
 from corehub.store.database import Database
 
 if TYPE_CHECKING:
@@ -65,9 +66,16 @@ def _run(db: Database, cfg: Config) -> None:
 
 
 def current_revision(db: Database) -> str | None:
-    with db.read() as conn:
-        try:
-            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-        except Exception:
-            return None
+    """The schema's revision, None before the first migration. A database that cannot be
+    reached is `Unavailable` with the driver's reason on one line: `upgrade` is the first
+    thing a process does with its database, so this is what a wrong URL shows."""
+    try:
+        with db.engine.connect() as conn:
+            try:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            except DBAPIError:  # no such table yet
+                return None
+    except (OperationalError, InterfaceError) as exc:
+        reason = " ".join(str(exc.orig or exc).split())
+        raise Unavailable(f"the database is unavailable: {reason}") from exc
     return row[0] if row else None
