@@ -30,6 +30,7 @@ from corehub.engine import CorehubCelery, redis_lists
 from corehub.engine.publisher import CeleryPublisher
 from tests.harness.servers import RabbitMQServer, RedisServer, free_port
 from tests.unit.helpers import celery_app
+from tests.unit.test_amqp_messages import sent_properties
 from tests.unit.test_publisher import drain, record, send_task
 
 pytestmark = pytest.mark.servers
@@ -218,9 +219,7 @@ def test_a_rabbitmq_channel_in_confirm_mode_waits_for_each_messages_confirm(
     original = amqp.Channel.basic_publish_confirm
 
     def confirm(self: amqp.Channel, message: Any, *args: Any, **kwargs: Any) -> Any:
-        sent = amqp.Message()
-        sent._load_properties(60, message._serialize_properties(), 0)  # as the broker reads it
-        confirmed.append(sent.properties["correlation_id"])
+        confirmed.append(sent_properties(message)["correlation_id"])
         return original(self, message, *args, **kwargs)
 
     monkeypatch.setattr(amqp.Channel, "basic_publish_confirm", confirm)

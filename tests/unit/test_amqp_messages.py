@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import amqp
@@ -40,19 +41,18 @@ def outgoing(
 
 
 def py_amqp(message: Outgoing) -> bytes:
-    """What kombu's py-amqp channel makes of this message (as `Producer.publish` calls it),
-    encoded by py-amqp."""
-    prepared = pyamqp.Channel.prepare_message(
-        None,  # it uses nothing of its channel
-        message.body,
-        message.priority,
-        "application/json",
-        "utf-8",
-        message.headers,
-        {**message.properties, "delivery_mode": message.delivery_mode},
-    )
-    encoded: bytes = prepared._serialize_properties()
+    """What kombu's py-amqp channel makes of this message, encoded by py-amqp."""
+    prepare = partial(pyamqp.Channel.prepare_message, None)  # it uses nothing of its channel
+    encoded: bytes = message.prepared(prepare)._serialize_properties()
     return encoded
+
+
+def sent_properties(message: Any) -> dict[str, Any]:
+    """A message's properties as the broker reads them off the wire."""
+    decoded = amqp.Message()
+    decoded._load_properties(60, message._serialize_properties(), 0)  # class 60: basic
+    properties: dict[str, Any] = decoded.properties
+    return properties
 
 
 CASES = [
@@ -87,10 +87,7 @@ def test_shared_entries_encoded_once_keep_their_types_on_the_next_message() -> N
 
 def test_a_message_decodes_to_the_properties_it_was_given() -> None:
     message = outgoing(priority=3)
-    encoded = amqp_messages.EncodedMessage(message)._serialize_properties()
-    decoded = amqp.Message()
-    decoded._load_properties(60, encoded, 0)  # class 60: basic
-    assert decoded.properties == {
+    assert sent_properties(amqp_messages.EncodedMessage(message)) == {
         "content_type": "application/json",
         "content_encoding": "utf-8",
         "application_headers": message.headers,
@@ -134,9 +131,7 @@ class Channel:
 
     @staticmethod
     def _id(message: Any) -> str:
-        decoded = amqp.Message()
-        decoded._load_properties(60, message._serialize_properties(), 0)
-        return str(decoded.properties["application_headers"]["retries"])
+        return str(sent_properties(message)["application_headers"]["retries"])
 
 
 def test_the_socket_is_polled_every_fiftieth_message_and_at_the_last() -> None:

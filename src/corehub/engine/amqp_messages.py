@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any
 from amqp import Message, spec
 from amqp.serialization import _write_item
 
-from corehub.engine.headers import ARGUMENTS_NOT_REPEATED
+from corehub.engine.headers import ARGUMENTS_NOT_REPEATED, CONTENT_ENCODING, CONTENT_TYPE
 
 if TYPE_CHECKING:
     from corehub.engine.publisher import Outgoing
 
-CONTENT_TYPE = "application/json"
-CONTENT_ENCODING = "utf-8"
 # Headers whose value is its message's own: not worth keeping once encoded.
 UNIQUE = frozenset({"id", "root_id", "parent_id"})
 POLL_EVERY = 50  # messages per poll of the socket for what the broker sent

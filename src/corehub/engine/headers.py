@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 from corehub.config import Settings
 
+# Every message's body is JSON (protocol 2's args, kwargs and embed), encoded by orjson.
+CONTENT_TYPE, CONTENT_ENCODING = "application/json", "utf-8"
 # The message's task has a row already, so its ack may come before its claim
 # (`corehub.engine.acks`). Messages from plain Celery clients lack it.
 RECORDED_HEADER = "corehub_recorded"

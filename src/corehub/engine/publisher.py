@@ -29,7 +29,13 @@ from kombu.entity import maybe_delivery_mode
 from corehub import jsoncodec
 from corehub.engine import amqp_messages, redis_lists
 from corehub.engine.app import CorehubCelery
-from corehub.engine.headers import ARGUMENTS_NOT_REPEATED, RECORDED_HEADER, STEP_HEADER
+from corehub.engine.headers import (
+    ARGUMENTS_NOT_REPEATED,
+    CONTENT_ENCODING,
+    CONTENT_TYPE,
+    RECORDED_HEADER,
+    STEP_HEADER,
+)
 from corehub.engine.priorities import priority_levels
 from corehub.store import TaskRecord
 
@@ -151,8 +157,8 @@ class CeleryPublisher:
                             message.body,
                             exchange="",  # a direct queue: send_task's routing key is its name
                             routing_key=message.queue,
-                            content_type="application/json",
-                            content_encoding="utf-8",
+                            content_type=CONTENT_TYPE,
+                            content_encoding=CONTENT_ENCODING,
                             headers=message.headers,
                             priority=message.priority,
                             delivery_mode=message.delivery_mode,
@@ -219,6 +225,18 @@ class Outgoing:
     properties: dict[str, Any]
     priority: int | None
     delivery_mode: int  # kombu's number for it (2: persistent)
+
+    def prepared(self, prepare_message: Callable[..., Any]) -> Any:
+        """What a kombu channel's `prepare_message` makes of this message, given what
+        `Producer.publish` gives it."""
+        return prepare_message(
+            self.body,
+            self.priority,
+            CONTENT_TYPE,
+            CONTENT_ENCODING,
+            self.headers,
+            {**self.properties, "delivery_mode": self.delivery_mode},
+        )
 
 
 # The third part of a protocol-2 body: no canvas (corehub's pipelines live in its database).

@@ -41,14 +41,7 @@ def push(channel: Any, messages: Sequence[Outgoing]) -> None:
     command per priority list, all in one round trip."""
     lists: dict[str, list[bytes]] = {}
     for message in messages:
-        envelope = channel.prepare_message(
-            message.body,
-            message.priority,
-            "application/json",
-            "utf-8",
-            message.headers,
-            {**message.properties, "delivery_mode": message.delivery_mode},
-        )
+        envelope = message.prepared(channel.prepare_message)
         # What kombu's basic_publish adds (`_inplace_augment_message`).
         envelope["body"], encoding = channel.encode_body(envelope["body"], channel.body_encoding)
         properties = envelope["properties"]

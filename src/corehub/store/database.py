@@ -52,13 +52,17 @@ def normalize_url(raw: str) -> URL:
 
 
 @contextmanager
-def outage_as_unavailable() -> Iterator[None]:
+def outage_as_unavailable(*, reason: bool = False) -> Iterator[None]:
     """A database that cannot be reached (or stays locked) is `Unavailable` to callers: a 503
-    for the API, a requeue for the worker, never a traceback."""
+    for the API, a requeue for the worker, never a traceback. It names the driver's error;
+    with `reason`, the driver's message too, on one line, for whoever runs a process or a
+    command (not for API clients: it names hosts and ports)."""
     try:
         yield
     except (OperationalError, InterfaceError) as exc:
         cause = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        if reason:
+            cause = " ".join(str(exc.orig or exc).split())
         raise Unavailable(f"the database is unavailable ({cause})") from exc
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SAWarning
+from sqlalchemy.exc import DBAPIError, SAWarning
 
-from corehub.errors import Unavailable
-from corehub.store.database import Database
+from corehub.store.database import Database, outage_as_unavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -69,13 +68,9 @@ def current_revision(db: Database) -> str | None:
     """The schema's revision, None before the first migration. A database that cannot be
     reached is `Unavailable` with the driver's reason on one line: `upgrade` is the first
     thing a process does with its database, so this is what a wrong URL shows."""
-    try:
-        with db.engine.connect() as conn:
-            try:
-                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-            except DBAPIError:  # no such table yet
-                return None
-    except (OperationalError, InterfaceError) as exc:
-        reason = " ".join(str(exc.orig or exc).split())
-        raise Unavailable(f"the database is unavailable: {reason}") from exc
+    with outage_as_unavailable(reason=True), db.engine.connect() as conn:
+        try:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        except DBAPIError:  # no such table yet
+            return None
     return row[0] if row else None
