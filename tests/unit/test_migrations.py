@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import threading
+from pathlib import Path
+
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
@@ -100,4 +104,21 @@ def test_an_unreachable_database_is_unavailable_with_the_drivers_reason_on_one_l
     with pytest.raises(Unavailable, match="Connection refused") as raised:
         upgrade(db)
     assert "\n" not in raised.value.detail
+    db.dispose()
+
+
+def test_sqlite_is_not_opened_while_another_process_holds_the_migration_lock(
+    tmp_path: Path,
+) -> None:
+    """Processes starting together (`api --workers N`) on a new file: one opening it while
+    another migrates found it locked."""
+    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    with (tmp_path / "hub.db.migrate.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as another process migrating
+        starting = threading.Thread(target=upgrade, args=(db,))
+        starting.start()
+        starting.join(0.5)
+        assert starting.is_alive() and not (tmp_path / "hub.db").exists()
+    starting.join(30)
+    assert current_revision(db) == HEAD
     db.dispose()

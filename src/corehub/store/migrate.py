@@ -35,17 +35,18 @@ def alembic_config(db: Database) -> Config:
 
 
 def upgrade(db: Database) -> None:
-    """Run pending migrations under a lock (advisory lock on PostgreSQL, a file on SQLite)."""
-    if current_revision(db) == HEAD:
+    """Run pending migrations under a lock (advisory lock on PostgreSQL, a file on SQLite).
+    On SQLite the revision is read under the file lock too: a process that opens the file
+    while another migrates it finds it locked (switching it to WAL needs the lock)."""
+    if not db.is_sqlite:
+        if current_revision(db) != HEAD:
+            _run(db, alembic_config(db))
         return
-    cfg = alembic_config(db)
-    if db.is_sqlite:
-        lock_path = Path(str(db.url.database) + ".migrate.lock")
-        with lock_path.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            _run(db, cfg)
-        return
-    _run(db, cfg)
+    lock_path = Path(str(db.url.database) + ".migrate.lock")
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if current_revision(db) != HEAD:
+            _run(db, alembic_config(db))
 
 
 def _run(db: Database, cfg: Config) -> None:
