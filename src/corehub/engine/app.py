@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from celery.exceptions import Reject, TimeLimitExceeded
 
 from corehub.config import Settings
@@ -77,6 +77,10 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
     _configure_broker(app, settings, transport_options)
     for spec in ctx.registry.tasks():
         _register(app, spec)
+    # Outcomes waiting for a claim (corehub.engine.finishes) are written before a pool
+    # process or a worker ends. Held weakly: a dropped app's context takes its receivers.
+    signals.worker_process_shutdown.connect(ctx.finishes.flush)
+    signals.worker_shutdown.connect(ctx.finishes.flush)
     if ctx.publisher is None:
         from corehub.engine.publisher import CeleryPublisher  # the publisher needs the app
 

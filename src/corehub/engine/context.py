@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from corehub.config import Settings
+from corehub.engine.finishes import PendingFinishes
 from corehub.engine.heartbeat import Heartbeats
 from corehub.registry import Registry
 from corehub.service.flow import FlowPolicy, release_gate
@@ -23,6 +24,7 @@ class EngineContext:
     store: TaskStore
     hostname: str = field(default_factory=socket.gethostname)
     heartbeats: Heartbeats = field(init=False)
+    finishes: PendingFinishes = field(init=False)
     effects: EffectLedger = field(init=False)
     pipelines: PipelineStore = field(init=False)
     # Publishes the steps a finish releases; set once the Celery app exists.
@@ -30,6 +32,7 @@ class EngineContext:
 
     def __post_init__(self) -> None:
         self.heartbeats = Heartbeats(self.store.attempts, self.settings.worker.heartbeat_seconds)
+        self.finishes = PendingFinishes(self.store, self.heartbeats)
         self.effects = EffectLedger(self.store.db)
         self.pipelines = PipelineStore(
             self.store, gate=release_gate(FlowPolicy(self.settings, self.registry))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from functools import partial
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -38,7 +39,8 @@ def run_delivery(
     *,
     step: bool = False,
 ) -> None:
-    """Run one delivery; `step` when its message says it is a pipeline step."""
+    """Run one delivery; `step` when its message says it is a pipeline step. On PostgreSQL
+    a task's finish rides with the process's next claim (`corehub.engine.finishes`)."""
     lease = claim(ctx, spec, task_id, queue, args, kwargs, step=step)
     if lease is None:
         log.info(
@@ -50,17 +52,33 @@ def run_delivery(
     ctx.heartbeats.hold(lease.token)
     try:
         outcome = execute(ctx, spec, lease, args, kwargs)
+    except BaseException:
+        ctx.heartbeats.release(lease.token)
+        raise
+    then = partial(_finished, ctx, spec, lease, outcome)
+    if lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
+        ctx.finishes.put(lease, outcome, then)
+        return
+    try:
+        finished = _finish(ctx, lease, outcome)
     finally:
         ctx.heartbeats.release(lease.token)
-    if not _finish(ctx, lease, outcome):
-        log.warning("task %s %s: lost its lease; outcome dropped", spec.name, task_id)
+    then(finished)
+
+
+def _finished(
+    ctx: EngineContext, spec: TaskSpec, lease: Lease, outcome: Outcome, finished: bool
+) -> None:
+    """What follows a finish's commit: the breakers' count, and the log."""
+    if not finished:
+        log.warning("task %s %s: lost its lease; outcome dropped", spec.name, lease.task_id)
         return
     _report_to_breakers(ctx, spec, outcome)
     if outcome.status is not TaskStatus.SUCCESS:
         log.warning(
             "task %s %s %s: %s: %s",
             spec.name,
-            task_id,
+            lease.task_id,
             outcome.status.value,
             outcome.error_type,
             outcome.error_message,
@@ -111,7 +129,15 @@ def claim(
     """The attempt's lease (a step's start recorded with it), or None if not claimable. A
     message without a record (a plain Celery client's) gets one first."""
     worker = ctx.worker_name()
-    lease = ctx.pipelines.claim(task_id, worker, step_first=step)
+    riding = ctx.finishes.take()  # this process's earlier outcomes go in the claim's commit
+    try:
+        lease, finished = ctx.pipelines.claim_after(
+            [f.transition for f in riding], task_id, worker, step_first=step
+        )
+    except BaseException:
+        ctx.finishes.give_back(riding)
+        raise
+    ctx.finishes.done(riding, finished)
     if lease is not None:
         return lease
     new = NewTask(

@@ -241,12 +241,35 @@ class PipelineStore:
         Either is tried first (`step_first`, when the message says it is a step), the other
         after it: a task that is neither is not claimable.
         """
+        return self.claim_after((), task_id, worker, step_first=step_first)[0]
+
+    def claim_after(
+        self,
+        finishing: Sequence[tuple[Lease, Outcome]],
+        task_id: str,
+        worker: str,
+        *,
+        step_first: bool = False,
+    ) -> tuple[Lease | None, list[bool]]:
+        """`claim`, after finishing earlier attempts: on PostgreSQL in the claim's transaction
+        (one round trip, one commit). The lease, and for each finish whether it held its
+        lease (the store logs those that did not)."""
         token = random_uuid()
         if self.db.is_sqlite:  # concurrent claims share a commit (`Database.grouped`)
-            return self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
-        plain = self.tasks.transitions.claim_unless_step
-        first, then = (self._claim_step, plain) if step_first else (plain, self._claim_step)
-        return first(task_id, token, worker) or then(task_id, token, worker)
+            finished = self.tasks.finish_many(finishing) if finishing else []
+            lease = self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
+            return lease, finished
+        transitions = self.tasks.transitions
+        step, plain = self._step_claim, transitions.claim_unless_step_statement
+        assert step is not None
+        first, then = (step, plain) if step_first else (plain, step)
+        if len(finishing) == 1 and first is plain:  # what a prefork pool process has
+            held, lease = transitions.finish_then_claim(*finishing[0], task_id, token, worker)
+            finished = self.tasks.record_lost_leases(finishing, [held])
+        else:
+            finished = self.tasks.finish_many(finishing) if finishing else []
+            lease = transitions.claim_with(first, task_id, token, worker)
+        return lease or transitions.claim_with(then, task_id, token, worker), finished
 
     def _claim_in(self, conn: Connection, task_id: str, token: str, worker: str) -> Lease | None:
         claimed = self.tasks.transitions.claim_in(conn, task_id, token, worker)
@@ -256,10 +279,6 @@ class PipelineStore:
         if lease.pipeline_run_id is not None:
             self._start_step(conn, lease, at)
         return lease
-
-    def _claim_step(self, task_id: str, token: str, worker: str) -> Lease | None:
-        assert self._step_claim is not None
-        return self.tasks.transitions.claim_with(self._step_claim, task_id, token, worker)
 
     def _start_step(self, conn: Connection, lease: Lease, now: datetime | Any) -> None:
         """queued → running for the step; the run is `running`, in the step's named state.

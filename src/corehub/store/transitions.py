@@ -13,6 +13,7 @@ execution layer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.sql.dml import Update
@@ -83,27 +85,7 @@ class Transitions:
             )
             .returning(*RETURNED)
         )
-        self._finish = (
-            update(t)
-            .where(
-                t.c.id == bindparam("p_id"),
-                t.c.status == S.STARTED,
-                t.c.lease_token == bindparam("p_token"),
-            )
-            .values(
-                status=bindparam("p_status"),
-                lease_token=None,
-                finished_at=now,
-                updated_at=now,
-                run_at=run_at,
-                result=bindparam("p_result", type_=t.c.result.type),
-                error_class=bindparam("p_error_class"),
-                error_type=bindparam("p_error_type"),
-                error_message=bindparam("p_error_message"),
-                error_traceback=bindparam("p_error_traceback"),
-            )
-            .returning(*RETURNED)
-        )
+        self._finish = _finish_cas(now, run_at)
         # The same for a task outside any pipeline: a step's start must go with its claim.
         self._claim_unless_step = self._claim.where(t.c.pipeline_run_id.is_(None))
         # Each transition once, run on the driver: on PostgreSQL one statement that logs its
@@ -120,6 +102,10 @@ class Transitions:
         self._claim_unless_step_stmt = self._dialect_form(self._claim_unless_step, *started)
         self._finish_stmt = self._dialect_form(self._finish, *finished)
         self._event_stmt = event_insert(db.engine.dialect)
+        if not sqlite:
+            self._finish_then_claim = self.driver(
+                _finish_then_claim(self._claim_unless_step, now, *started)
+            )
 
     def _dialect_form(self, cas: Update, *event: Any) -> DriverStatement:
         return self.driver(cas if self._sqlite else _with_event(cas, *event))
@@ -132,6 +118,11 @@ class Transitions:
         """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
         None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
         return self._claim_by(self._claim_unless_step_stmt, task_id, token, worker)
+
+    @property
+    def claim_unless_step_statement(self) -> DriverStatement:
+        """What `claim_unless_step` runs, for `claim_with`."""
+        return self._claim_unless_step_stmt
 
     def _claim_by(
         self, statement: DriverStatement, task_id: str, token: str, worker: str
@@ -177,6 +168,20 @@ class Transitions:
             row = statement.first(conn, params)
         return None if row is None else _lease(task_id, token, row)
 
+    def finish_then_claim(
+        self, lease: Lease, outcome: Outcome, task_id: str, token: str, worker: str
+    ) -> tuple[bool, Lease | None]:
+        """PostgreSQL: one attempt's finish and another task's `claim_unless_step`, in one
+        statement (one round trip, one durable commit). Whether the finish held its lease,
+        and the claim's lease."""
+        finish = self._pg_finish_params(lease, outcome)
+        params = {f"f_{name[2:]}": value for name, value in finish.items()}  # p_x -> f_x
+        params.update(p_id=task_id, p_token=token, p_worker=worker)
+        with self.db.autocommit() as conn:
+            row = self._finish_then_claim.first(conn, params)
+        claimed = None if row.attempt is None else _lease(task_id, token, row)
+        return bool(row.finished), claimed
+
     def claim_ctes(self, *where: ColumnElement[bool]) -> tuple[CTE, CTE]:
         """PostgreSQL: the claim narrowed by `where`, and its event, as CTEs (`changed`,
         `logged`) for a statement that does more in the same round trip. `changed` returns
@@ -191,14 +196,20 @@ class Transitions:
         with self.db.autocommit() as conn:
             return self.finish_in(conn, lease, outcome)
 
+    def finish_many(self, finishes: Sequence[tuple[Lease, Outcome]]) -> list[bool]:
+        """`finish` for several attempts, in one transaction and one commit; for each,
+        False if it lost its lease."""
+        if len(finishes) == 1:
+            return [self.finish(*finishes[0])]
+        return self.db.grouped(lambda conn: [self.finish_in(conn, *f) for f in finishes])
+
     def finish_in(self, conn: Connection, lease: Lease, outcome: Outcome) -> bool:
         """The same transition inside the caller's transaction (a pipeline step's finish
         releases the next steps in that transaction); one statement on PostgreSQL."""
+        if not self._sqlite:
+            return self._finish_stmt.first(conn, self._pg_finish_params(lease, outcome)) is not None
         params = _finish_params(lease, outcome)
         delay = _delay(outcome)
-        if not self._sqlite:
-            params["p_delay"] = delay
-            return self._finish_stmt.first(conn, params) is not None
         now = params["p_now"] = self.db.now()
         params["p_run_at"] = now + delay if delay is not None else None
         row = self._finish_stmt.first(conn, params)
@@ -215,6 +226,12 @@ class Transitions:
         )
         return True
 
+    @staticmethod
+    def _pg_finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
+        params = _finish_params(lease, outcome)
+        params["p_delay"] = _delay(outcome)  # the retry's due time counts on the server
+        return params
+
     def _append(
         self,
         conn: Connection,
@@ -229,6 +246,60 @@ class Transitions:
         event = event_row(row.id, type_, from_status, to_status, row.attempt, message, data)
         event["created_at"] = row.updated_at
         self._event_stmt.first(conn, event)
+
+
+def _finish_cas(now: Any, run_at: Any, prefix: str = "p_") -> Update:
+    """started → the outcome's status, for the holder of the lease; its parameters are
+    named with `prefix` (a statement that also claims binds `p_` for the claim)."""
+    return (
+        update(t)
+        .where(
+            t.c.id == bindparam(f"{prefix}id"),
+            t.c.status == S.STARTED,
+            t.c.lease_token == bindparam(f"{prefix}token"),
+        )
+        .values(
+            status=bindparam(f"{prefix}status"),
+            lease_token=None,
+            finished_at=now,
+            updated_at=now,
+            run_at=run_at,
+            result=bindparam(f"{prefix}result", type_=t.c.result.type),
+            error_class=bindparam(f"{prefix}error_class"),
+            error_type=bindparam(f"{prefix}error_type"),
+            error_message=bindparam(f"{prefix}error_message"),
+            error_traceback=bindparam(f"{prefix}error_traceback"),
+        )
+        .returning(*RETURNED)
+    )
+
+
+def _finish_then_claim(claim: Update, now: Any, *started: Any) -> Any:
+    """PostgreSQL: `WITH finished AS (UPDATE …), finish_logged AS (INSERT …), changed AS
+    (UPDATE …), logged AS (INSERT …)`, reading how many rows the finish changed and the
+    claim's lease (NULLs when nothing was claimed). The two updates touch two tasks; were
+    they one (a task claimed again while it runs), the claim would not match: every part of
+    the statement sees the same snapshot, in which that task is `started`."""
+    delay = bindparam("f_delay", type_=Interval())
+    finished = _finish_cas(now, now + delay, "f_").cte("finished")
+    finish_logged = _event_cte(
+        finished,
+        bindparam("f_status"),
+        literal(S.STARTED.value),
+        bindparam("f_message"),
+        bindparam("f_data", type_=ev.c.data.type),
+        name="finish_logged",
+    )
+    changed = claim.cte("changed")
+    logged = _event_cte(changed, *started)
+    one = select(literal(1).label("one")).subquery("one")
+    count = select(func.count()).select_from(finished).scalar_subquery()
+    return (
+        select(count.label("finished"), *lease_columns(changed))
+        .select_from(one.outerjoin(changed, true()))
+        .add_cte(finish_logged)
+        .add_cte(logged)
+    )
 
 
 def _finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
@@ -286,7 +357,9 @@ def lease_columns(changed: CTE) -> list[Any]:
     ]
 
 
-def _event_cte(changed: CTE, type_: Any, from_status: Any, message: Any, data: Any) -> CTE:
+def _event_cte(
+    changed: CTE, type_: Any, from_status: Any, message: Any, data: Any, name: str = "logged"
+) -> CTE:
     """The event of each row a transition CTE changed, as an insert CTE."""
     rows: Select[Any] = select(
         changed.c.id,
@@ -298,7 +371,7 @@ def _event_cte(changed: CTE, type_: Any, from_status: Any, message: Any, data: A
         data if data is not None else literal(None, type_=ev.c.data.type),
         changed.c.updated_at,
     )
-    return insert(ev).from_select(EVENT_COLUMNS, rows).cte("logged")
+    return insert(ev).from_select(EVENT_COLUMNS, rows).cte(name)
 
 
 def _lease(task_id: str, token: str, row: Any) -> Lease:

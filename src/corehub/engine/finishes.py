@@ -1,0 +1,153 @@
+"""Finishes that ride with the next claim (PostgreSQL).
+
+A task's finish and the next task's claim were two transactions, each a round trip and a
+commit that waits for the WAL flush: a prefork pool process spent about two thirds of its
+time waiting for PostgreSQL. Now a pool process hands a task's outcome here and returns; its
+next claim carries the outcome, finish first, in one transaction, one round trip and one
+commit (`PipelineStore.claim_after`). When no claim comes within `delay` (an idle worker),
+a thread of the process writes it alone, so a result shows at most that much later.
+
+What waits here is this process's memory only, for milliseconds. The attempt keeps its lease,
+and its heartbeat, until its finish commits; if the process dies first, the task is still
+`started`, and rescue runs it again once the lease expires, as for a process killed while the
+task ran: no accepted task is lost, and no attempt is recorded twice. A process's normal end
+(Celery's `worker_process_shutdown`, `worker_shutdown`) writes what waits first. While the
+database is unavailable the thread keeps trying, and claims fail as they did.
+
+A pipeline step finishes in its own transaction before its task returns: that finish also
+releases the next steps, which its process publishes at once. On SQLite every finish is
+written at once too: there concurrent finishes and claims already share commits
+(`Database.grouped`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from corehub.engine.heartbeat import Heartbeats
+from corehub.errors import Unavailable
+from corehub.store import Lease, Outcome, TaskStore
+
+log = logging.getLogger("corehub.engine")
+DELAY = 0.002  # seconds an outcome waits for the next claim before it is written alone
+QUIET = 0.1  # seconds without finishes after which the thread sleeps until the next one
+RETRY_PAUSE = 1.0  # seconds between writes while the database is unavailable
+EXIT_TRIES = 3  # writes tried at a process's end
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    lease: Lease
+    outcome: Outcome
+    then: Callable[[bool], None]  # after the commit: whether the attempt still held its lease
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def transition(self) -> tuple[Lease, Outcome]:
+        return self.lease, self.outcome
+
+
+class PendingFinishes:
+    """This process's finishes waiting for a claim to carry them."""
+
+    def __init__(self, store: TaskStore, heartbeats: Heartbeats, *, delay: float = DELAY) -> None:
+        self.store = store
+        self.heartbeats = heartbeats
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._waiting: list[Finish] = []
+        self._idle = True  # the thread sleeps until `put` wakes it
+        self._pid: int | None = None
+
+    def put(self, lease: Lease, outcome: Outcome, then: Callable[[bool], None]) -> None:
+        """Leave an attempt's finish (its lease still held) for the next claim."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child writes with a thread of its own
+                self._pid = os.getpid()
+                self._waiting, self._idle = [], True
+                self._wake = threading.Event()
+                threading.Thread(target=self._run, name="corehub-finishes", daemon=True).start()
+            self._waiting.append(Finish(lease, outcome, then))
+            if self._idle:
+                self._idle = False
+                self._wake.set()
+
+    def take(self) -> list[Finish]:
+        """Everything waiting, for the caller to write (`done` after, or `give_back`)."""
+        with self._lock:
+            taken, self._waiting = self._waiting, []
+        return taken
+
+    def give_back(self, finishes: Sequence[Finish]) -> None:
+        """Finishes taken but not written (their transaction failed): waiting again."""
+        if not finishes:
+            return
+        with self._lock:
+            self._waiting[:0] = finishes
+            self._wake.set()
+
+    def done(self, finishes: Sequence[Finish], finished: Sequence[bool]) -> None:
+        """After their commit: the leases are let go, and each one's follow-up runs."""
+        for finish, held in zip(finishes, finished, strict=True):
+            self.heartbeats.release(finish.lease.token)
+            try:
+                finish.then(held)
+            except Exception:
+                log.exception("after the finish of task %s", finish.lease.task_id)
+
+    def flush(self, **_: Any) -> None:
+        """Write what waits now (a Celery signal's receiver at a process's end)."""
+        for _try in range(EXIT_TRIES):
+            finishes = self.take()
+            if not finishes or self._write(finishes):
+                return
+            time.sleep(RETRY_PAUSE)
+        left = len(self.take())
+        if left:
+            log.warning("%d task outcomes not recorded at exit; rescue runs them again", left)
+
+    def _run(self) -> None:
+        """While finishes come, look every `delay` for one no claim took; after `QUIET`
+        without any, sleep until `put` wakes the thread. (A wake-up per finish cost a busy
+        pool process more than the look every `delay`.)"""
+        pid = os.getpid()
+        while os.getpid() == pid:
+            self._wake.wait()
+            last_seen = time.monotonic()
+            while True:
+                time.sleep(self.delay)
+                now = time.monotonic()
+                with self._lock:
+                    if self._waiting:
+                        last_seen = now
+                    elif now - last_seen > QUIET:
+                        self._idle = True
+                        self._wake.clear()
+                        break
+                    due = bool(self._waiting) and self._waiting[0].at <= now - self.delay
+                if due and not self._write(self.take()):
+                    time.sleep(RETRY_PAUSE)
+
+    def _write(self, finishes: Sequence[Finish]) -> bool:
+        """Write finishes in one transaction; False (and waiting again) if the database is
+        unavailable."""
+        try:
+            finished = self.store.finish_many([f.transition for f in finishes])
+        except Unavailable as exc:
+            log.warning("%d task outcomes not recorded yet: %s", len(finishes), exc.detail)
+            self.give_back(finishes)
+            return False
+        except Exception:  # not the database's absence: these cannot be written
+            log.exception("%d task outcomes not recorded; rescue runs them again", len(finishes))
+            for finish in finishes:
+                self.heartbeats.release(finish.lease.token)
+            return True
+        self.done(finishes, finished)
+        return True

@@ -1,0 +1,134 @@
+"""An attempt's finish goes with the next claim: one statement on PostgreSQL, each recorded
+as if written alone (row, event, lost lease), on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
+from corehub.store.pipelines import PipelineStore
+
+S = TaskStatus
+
+
+@pytest.fixture
+def pipelines(db: Database) -> PipelineStore:
+    return PipelineStore(TaskStore(db))
+
+
+def _queued(store: TaskStore, count: int = 1) -> list[str]:
+    return [task.id for task in store.create([NewTask("core.noop", "q") for _ in range(count)])]
+
+
+def _started(pipelines: PipelineStore) -> Lease:
+    (task_id,) = _queued(pipelines.tasks)
+    lease = pipelines.claim(task_id, "w")
+    assert lease is not None
+    return lease
+
+
+def _history(store: TaskStore, task_id: str) -> list[tuple[str, str | None, str | None]]:
+    return [(e.type, e.from_status, e.to_status) for e in store.events(task_id)]
+
+
+def test_a_finish_and_the_next_claim_both_land(pipelines: PipelineStore) -> None:
+    store = pipelines.tasks
+    done = _started(pipelines)
+    (next_id,) = _queued(store)
+    lease, finished = pipelines.claim_after(
+        [(done, Outcome(S.SUCCESS, result={"n": 1}))], next_id, "w2"
+    )
+    finished_row, claimed_row = store.get(done.task_id), store.get(next_id)
+    assert finished == [True]
+    assert lease is not None and (lease.task_id, lease.attempt) == (next_id, 1)
+    assert finished_row is not None and (finished_row.status, finished_row.result) == (
+        S.SUCCESS,
+        {"n": 1},
+    )
+    assert finished_row.finished_at is not None
+    assert claimed_row is not None and (claimed_row.status, claimed_row.worker) == (S.STARTED, "w2")
+    assert _history(store, done.task_id)[-1] == ("success", "started", "success")
+    assert _history(store, next_id)[-1] == ("started", "queued", "started")
+
+
+def test_a_finish_lands_when_nothing_is_claimed(pipelines: PipelineStore) -> None:
+    """A duplicate delivery of a running task claims nothing; the finish still lands, also
+    when the claimed task is the one finishing (the claim sees it started)."""
+    store = pipelines.tasks
+    done, running = _started(pipelines), _started(pipelines)
+    lease, finished = pipelines.claim_after([(done, Outcome(S.SUCCESS))], running.task_id, "w")
+    again = _started(pipelines)
+    same, finished_same = pipelines.claim_after([(again, Outcome(S.SUCCESS))], again.task_id, "w")
+    assert (lease, finished, same, finished_same) == (None, [True], None, [True])
+    statuses = [store.get(x.task_id) for x in (done, running, again)]
+    assert [row and row.status for row in statuses] == [S.SUCCESS, S.STARTED, S.SUCCESS]
+
+
+def test_a_finish_that_lost_its_lease_is_dropped_and_logged(pipelines: PipelineStore) -> None:
+    store = pipelines.tasks
+    lost = _started(pipelines)
+    store.cancel(lost.task_id, "cancelled while it ran")
+    (next_id,) = _queued(store)
+    lease, finished = pipelines.claim_after([(lost, Outcome(S.SUCCESS))], next_id, "w")
+    row = store.get(lost.task_id)
+    assert finished == [False] and lease is not None
+    assert row is not None and row.status is S.CANCELLED
+    assert _history(store, lost.task_id)[-1] == ("fenced", None, None)
+
+
+def test_a_retry_riding_a_claim_is_due_after_its_delay(pipelines: PipelineStore) -> None:
+    store = pipelines.tasks
+    failed = _started(pipelines)
+    (next_id,) = _queued(store)
+    retry = Outcome(
+        S.RETRYING,
+        error_class=None,
+        error_type="Flaky",
+        error_message="try again",
+        retry_in=30.0,
+    )
+    pipelines.claim_after([(failed, retry)], next_id, "w")
+    row = store.get(failed.task_id)
+    assert row is not None and row.status is S.RETRYING and row.finished_at is not None
+    assert row.run_at is not None
+    assert timedelta(seconds=29) < row.run_at - row.finished_at <= timedelta(seconds=30)
+    assert (row.error_type, row.error_message) == ("Flaky", "try again")
+
+
+def test_several_finishes_ride_one_claim(pipelines: PipelineStore) -> None:
+    store = pipelines.tasks
+    done = [_started(pipelines) for _ in range(3)]
+    (next_id,) = _queued(store)
+    lease, finished = pipelines.claim_after(
+        [(d, Outcome(S.SUCCESS, result=n)) for n, d in enumerate(done)], next_id, "w"
+    )
+    rows = [store.get(d.task_id) for d in done]
+    assert lease is not None and finished == [True, True, True]
+    assert [(r and r.status, r and r.result) for r in rows] == [(S.SUCCESS, n) for n in range(3)]
+
+
+@pytest.mark.servers
+def test_a_finish_and_a_claim_are_one_statement_on_postgresql(
+    pg_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted at the driver (hot statements bypass SQLAlchemy's events): one statement, and
+    no transaction of its own (autocommit: no BEGIN or COMMIT sent)."""
+    pipelines = PipelineStore(TaskStore(pg_database))
+    done = _started(pipelines)
+    (next_id,) = _queued(pipelines.tasks)
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def count(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", count)
+    lease, finished = pipelines.claim_after([(done, Outcome(S.SUCCESS))], next_id, "w")
+    monkeypatch.undo()
+    assert lease is not None and finished == [True]
+    assert len(sent) == 1 and sent[0].lstrip().startswith("WITH finished AS")

@@ -1,0 +1,122 @@
+"""A pool process's finishes wait for its next claim, and are written alone when none comes:
+each exactly once, its lease held until then, and not lost to a database outage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from corehub.engine import finishes as finishes_module
+from corehub.engine.finishes import PendingFinishes
+from corehub.engine.heartbeat import Heartbeats
+from corehub.errors import Unavailable
+from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
+from corehub.store.pipelines import PipelineStore
+from tests.unit.helpers import wait_for
+
+S = TaskStatus
+
+
+@pytest.fixture
+def store(db: Database) -> TaskStore:
+    return TaskStore(db)
+
+
+def _started(store: TaskStore) -> Lease:
+    (task,) = store.create([NewTask("core.noop", "q")])
+    lease = store.claim(task.id, "w")
+    assert lease is not None
+    return lease
+
+
+def _pending(store: TaskStore, delay: float) -> tuple[PendingFinishes, Heartbeats]:
+    heartbeats = Heartbeats(store.attempts, interval=60)
+    return PendingFinishes(store, heartbeats, delay=delay), heartbeats
+
+
+def _held(heartbeats: Heartbeats) -> set[str]:
+    return set(heartbeats._tokens)
+
+
+def _successes(store: TaskStore, task_id: str) -> int:
+    return sum(1 for e in store.events(task_id) if e.to_status == "success")
+
+
+def test_a_finish_no_claim_takes_is_written_after_the_delay(store: TaskStore) -> None:
+    pending, heartbeats = _pending(store, delay=0.05)
+    lease = _started(store)
+    heartbeats.hold(lease.token)
+    told = threading.Event()
+    held: list[bool] = []
+
+    def then(ok: bool) -> None:
+        held.append(ok)
+        told.set()
+
+    pending.put(lease, Outcome(S.SUCCESS, result=7), then)
+    row = store.get(lease.task_id)
+    assert row is not None and row.status is S.STARTED  # not before the delay
+    assert told.wait(5)
+    row = store.get(lease.task_id)
+    assert row is not None and (row.status, row.result) == (S.SUCCESS, 7)
+    assert held == [True] and _held(heartbeats) == set()
+    assert _successes(store, lease.task_id) == 1
+
+
+def test_a_finish_a_claim_takes_is_written_once(store: TaskStore) -> None:
+    pending, heartbeats = _pending(store, delay=0.3)
+    pipelines = PipelineStore(store)
+    lease = _started(store)
+    heartbeats.hold(lease.token)
+    told: list[bool] = []
+    pending.put(lease, Outcome(S.SUCCESS), told.append)
+    (next_task,) = store.create([NewTask("core.noop", "q")])
+    riding = pending.take()
+    claimed, finished = pipelines.claim_after([f.transition for f in riding], next_task.id, "w")
+    pending.done(riding, finished)
+    assert claimed is not None and told == [True] and _held(heartbeats) == set()
+    pending.flush()
+    time.sleep(0.5)  # past the delay: had the thread written it too, a second event shows
+    assert _successes(store, lease.task_id) == 1
+
+
+def test_flush_writes_what_waits_at_once(store: TaskStore) -> None:
+    pending, heartbeats = _pending(store, delay=60)
+    leases = [_started(store) for _ in range(3)]
+    for lease in leases:
+        heartbeats.hold(lease.token)
+        pending.put(lease, Outcome(S.SUCCESS), lambda ok: None)
+    pending.flush()
+    rows = [store.get(lease.task_id) for lease in leases]
+    assert [row and row.status for row in rows] == [S.SUCCESS] * 3
+    assert _held(heartbeats) == set()
+
+
+def test_a_finish_waits_out_a_database_outage(
+    store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first write finds the database gone: the finish waits again, its lease still
+    held, and the next write records it."""
+    monkeypatch.setattr(finishes_module, "RETRY_PAUSE", 0.05)
+    pending, heartbeats = _pending(store, delay=0.01)
+    real = store.finish_many
+    calls: list[int] = []
+
+    def failing_once(finishes: Sequence[tuple[Lease, Outcome]]) -> Any:
+        calls.append(len(finishes))
+        if len(calls) == 1:
+            assert _held(heartbeats) == {lease.token}
+            raise Unavailable("the database is unavailable (OperationalError)")
+        return real(finishes)
+
+    monkeypatch.setattr(store, "finish_many", failing_once)
+    lease = _started(store)
+    heartbeats.hold(lease.token)
+    pending.put(lease, Outcome(S.SUCCESS), lambda ok: None)
+    assert wait_for(lambda: _held(heartbeats) == set(), timeout=5)
+    row = store.get(lease.task_id)
+    assert row is not None and row.status is S.SUCCESS and calls == [1, 1]
