@@ -3,17 +3,25 @@ each exactly once, its lease held until then, and not lost to a database outage.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from celery import signals
 
+from corehub.config import Settings
+from corehub.config.settings import BrokerSettings, DatabaseSettings
+from corehub.engine import EngineContext, create_celery
 from corehub.engine import finishes as finishes_module
+from corehub.engine.execution import run_delivery
 from corehub.engine.finishes import PendingFinishes
 from corehub.engine.heartbeat import Heartbeats
 from corehub.errors import Unavailable
+from corehub.registry import Registry
+from corehub.registry.specs import TaskOptions, describe
 from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
 from corehub.store.pipelines import PipelineStore
 from tests.unit.helpers import wait_for
@@ -120,3 +128,41 @@ def test_a_finish_waits_out_a_database_outage(
     assert wait_for(lambda: _held(heartbeats) == set(), timeout=5)
     row = store.get(lease.task_id)
     assert row is not None and row.status is S.SUCCESS and calls == [1, 1]
+
+
+def _context(db: Database) -> EngineContext:
+    settings = Settings(
+        database=DatabaseSettings(url=str(db.url)), broker=BrokerSettings(url="memory://")
+    )
+    ctx = EngineContext(settings, Registry(), TaskStore(db))
+    create_celery(ctx)  # connects the shutdown signals
+    ctx.finishes.delay = 60.0  # nothing is written by the thread within a test
+    return ctx
+
+
+def test_a_delivery_finishes_with_the_next_claim_on_postgresql(db: Database) -> None:
+    """A task's outcome waits until the process's next delivery claims (PostgreSQL), which
+    writes it in its own statement; on SQLite it is written before the delivery returns."""
+    ctx = _context(db)
+    spec = describe("m", "add", lambda a, b: a + b, TaskOptions())
+    first, second = ctx.store.create([NewTask("m.add", "q"), NewTask("m.add", "q")])
+    run_delivery(ctx, spec, first.id, "q", (1, 2), {})
+    after_first = ctx.store.get(first.id)
+    run_delivery(ctx, spec, second.id, "q", (3, 4), {})
+    after_second = ctx.store.get(first.id), ctx.store.get(second.id)
+    expected = S.SUCCESS if db.is_sqlite else S.STARTED
+    assert after_first is not None and after_first.status is expected
+    assert [row and (row.status, row.result) for row in after_second] == [
+        (S.SUCCESS, 3),
+        (expected, 7 if db.is_sqlite else None),
+    ]
+
+
+@pytest.mark.parametrize("signal", [signals.worker_process_shutdown, signals.worker_shutdown])
+def test_a_process_end_writes_the_waiting_finishes(db: Database, signal: Any) -> None:
+    ctx = _context(db)
+    lease = _started(ctx.store)
+    ctx.finishes.put(lease, Outcome(S.SUCCESS), lambda ok: None)
+    signal.send(sender=None, pid=os.getpid(), exitcode=0)
+    row = ctx.store.get(lease.task_id)
+    assert row is not None and row.status is S.SUCCESS
