@@ -55,7 +55,7 @@ def _successes(store: TaskStore, task_id: str) -> int:
 
 
 def test_a_finish_no_claim_takes_is_written_after_the_delay(store: TaskStore) -> None:
-    pending, heartbeats = _pending(store, delay=0.05)
+    pending, heartbeats = _pending(store, delay=0.3)
     lease = _started(store)
     heartbeats.hold(lease.token)
     told = threading.Event()
@@ -75,7 +75,9 @@ def test_a_finish_no_claim_takes_is_written_after_the_delay(store: TaskStore) ->
     assert _successes(store, lease.task_id) == 1
 
 
-def test_a_finish_a_claim_takes_is_written_once(store: TaskStore) -> None:
+@pytest.mark.servers
+def test_a_finish_a_claim_takes_is_written_once(pg_database: Database) -> None:
+    store = TaskStore(pg_database)
     pending, heartbeats = _pending(store, delay=0.3)
     pipelines = PipelineStore(store)
     lease = _started(store)
@@ -84,12 +86,13 @@ def test_a_finish_a_claim_takes_is_written_once(store: TaskStore) -> None:
     pending.put(lease, Outcome(S.SUCCESS), told.append)
     (next_task,) = store.create([NewTask("core.noop", "q")])
     riding = pending.take()
-    claimed, finished = pipelines.claim_after([f.transition for f in riding], next_task.id, "w")
-    pending.done(riding, finished)
-    assert claimed is not None and told == [True] and _held(heartbeats) == set()
+    held, claimed = pipelines.finish_then_claim(riding[0].transition, next_task.id, "w")
+    pending.done(riding, [held])
     pending.flush()
-    time.sleep(0.5)  # past the delay: had the thread written it too, a second event shows
-    assert _successes(store, lease.task_id) == 1
+    time.sleep(0.8)  # past the delay: a second write would be refused, with a fenced event
+    assert claimed is not None and told == [True] and _held(heartbeats) == set()
+    events = [e.type for e in store.events(lease.task_id)]
+    assert events.count("success") == 1 and "fenced" not in events
 
 
 def test_flush_writes_what_waits_at_once(store: TaskStore) -> None:
@@ -111,7 +114,7 @@ def test_a_finish_waits_out_a_database_outage(
     held, and the next write records it."""
     monkeypatch.setattr(finishes_module, "RETRY_PAUSE", 0.05)
     pending, heartbeats = _pending(store, delay=0.01)
-    real = store.finish_many
+    real = store.transitions.finish_many
     calls: list[int] = []
 
     def failing_once(finishes: Sequence[tuple[Lease, Outcome]]) -> Any:
@@ -121,7 +124,7 @@ def test_a_finish_waits_out_a_database_outage(
             raise Unavailable("the database is unavailable (OperationalError)")
         return real(finishes)
 
-    monkeypatch.setattr(store, "finish_many", failing_once)
+    monkeypatch.setattr(store.transitions, "finish_many", failing_once)
     lease = _started(store)
     heartbeats.hold(lease.token)
     pending.put(lease, Outcome(S.SUCCESS), lambda ok: None)
@@ -166,3 +169,38 @@ def test_a_process_end_writes_the_waiting_finishes(db: Database, signal: Any) ->
     signal.send(sender=None, pid=os.getpid(), exitcode=0)
     row = ctx.store.get(lease.task_id)
     assert row is not None and row.status is S.SUCCESS
+
+
+@pytest.mark.servers
+def test_a_finish_that_cannot_be_written_does_not_stop_the_next_claim(
+    pg_database: Database,
+) -> None:
+    """PostgreSQL refuses NUL in text: the finish carrying one fails alone (dropped, its
+    lease let go for the rescue) and the delivery that would have carried it still runs."""
+    TaskStore(pg_database).delete_all()
+    ctx = _context(pg_database)
+    bad = _started(ctx.store)
+    ctx.heartbeats.hold(bad.token)
+    ctx.finishes.put(bad, Outcome(S.FAILURE, error_message="nul \x00 here"), lambda ok: None)
+    spec = describe("m", "add", lambda a, b: a + b, TaskOptions())
+    (task,) = ctx.store.create([NewTask("m.add", "q")])
+    run_delivery(ctx, spec, task.id, "q", (1, 2), {})
+    bad_row, row = ctx.store.get(bad.task_id), ctx.store.get(task.id)
+    assert bad_row is not None and bad_row.status is S.STARTED
+    assert row is not None and row.status is S.STARTED and row.attempt == 1
+    assert bad.token not in _held(ctx.heartbeats)
+
+
+def test_error_text_with_nul_is_stored(db: Database) -> None:
+    ctx = _context(db)
+
+    def broken() -> None:
+        raise ValueError("nul \x00 here")
+
+    spec = describe("m", "broken", broken, TaskOptions())
+    first, second = ctx.store.create([NewTask("m.broken", "q"), NewTask("m.broken", "q")])
+    run_delivery(ctx, spec, first.id, "q", (), {})
+    run_delivery(ctx, spec, second.id, "q", (), {})  # carries the first's finish
+    row = ctx.store.get(first.id)
+    assert row is not None and row.status is S.FAILURE
+    assert row.error_message == "nul \\x00 here"

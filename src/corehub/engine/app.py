@@ -78,7 +78,7 @@ def create_celery(ctx: EngineContext) -> CorehubCelery:
     for spec in ctx.registry.tasks():
         _register(app, spec)
     # Outcomes waiting for a claim (corehub.engine.finishes) are written before a pool
-    # process or a worker ends. Held weakly: a dropped app's context takes its receivers.
+    # process or a worker ends.
     signals.worker_process_shutdown.connect(ctx.finishes.flush)
     signals.worker_shutdown.connect(ctx.finishes.flush)
     if ctx.publisher is None:

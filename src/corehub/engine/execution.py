@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from corehub import jsoncodec
 from corehub.engine.context import EngineContext
+from corehub.errors import Unavailable
 from corehub.registry import TaskSpec
 from corehub.resilience import Backoff
 from corehub.service.flow import FlowPolicy
@@ -129,15 +130,7 @@ def claim(
     """The attempt's lease (a step's start recorded with it), or None if not claimable. A
     message without a record (a plain Celery client's) gets one first."""
     worker = ctx.worker_name()
-    riding = ctx.finishes.take()  # this process's earlier outcomes go in the claim's commit
-    try:
-        lease, finished = ctx.pipelines.claim_after(
-            [f.transition for f in riding], task_id, worker, step_first=step
-        )
-    except BaseException:
-        ctx.finishes.give_back(riding)
-        raise
-    ctx.finishes.done(riding, finished)
+    lease = _claim_carrying_finishes(ctx, task_id, worker, step)
     if lease is not None:
         return lease
     new = NewTask(
@@ -151,6 +144,30 @@ def claim(
     if ctx.store.adopt(new, message=ADOPTED):
         return ctx.store.claim(task_id, worker)
     return None
+
+
+def _claim_carrying_finishes(
+    ctx: EngineContext, task_id: str, worker: str, step: bool
+) -> Lease | None:
+    """The claim, carrying this process's waiting finish in its statement when it can (one
+    finish, PostgreSQL, not a step's message); other waiting finishes are written first.
+    A finish the combined statement could not write (not an outage) is written alone."""
+    riding = ctx.finishes.take()
+    if len(riding) == 1 and not step and not ctx.store.db.is_sqlite:
+        try:
+            held, lease = ctx.pipelines.finish_then_claim(riding[0].transition, task_id, worker)
+        except Unavailable:
+            ctx.finishes.give_back(riding)
+            raise
+        except Exception:
+            log.exception("task %s: its claim could not carry a finish", task_id)
+            ctx.finishes.write_now(riding)
+        else:
+            ctx.finishes.done(riding, [held])
+            return lease or ctx.pipelines.claim(task_id, worker, step_first=True)
+    elif riding:
+        ctx.finishes.write_now(riding)
+    return ctx.pipelines.claim(task_id, worker, step_first=step)
 
 
 def execute(
@@ -185,10 +202,15 @@ def failure_outcome(spec: TaskSpec, lease: Lease, exc: Exception) -> Outcome:
         status,
         error_class=error_class,
         error_type=type(exc).__name__,
-        error_message=str(exc) or type(exc).__name__,
-        error_traceback=traceback.format_exc(),
+        error_message=_storable(str(exc) or type(exc).__name__),
+        error_traceback=_storable(traceback.format_exc()),
         retry_in=delay,
     )
+
+
+def _storable(text: str) -> str:
+    """Error text as the database can hold it: PostgreSQL refuses NUL in text."""
+    return text.replace("\x00", "\\x00")
 
 
 def _backoff(spec: TaskSpec, lease: Lease) -> Backoff:

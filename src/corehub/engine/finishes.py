@@ -4,8 +4,9 @@ A task's finish and the next task's claim were two transactions, each a round tr
 commit that waits for the WAL flush: a prefork pool process spent about two thirds of its
 time waiting for PostgreSQL. Now a pool process hands a task's outcome here and returns; its
 next claim carries the outcome, finish first, in one transaction, one round trip and one
-commit (`PipelineStore.claim_after`). When no claim comes within `delay` (an idle worker),
-a thread of the process writes it alone, so a result shows at most that much later.
+commit (`PipelineStore.finish_then_claim`; a step's claim, or several waiting finishes,
+take a transaction of their own first). When no claim comes within `delay` (an idle worker),
+a thread of the process writes it alone, so a result shows up to about twice that later.
 
 What waits here is this process's memory only, for milliseconds. The attempt keeps its lease,
 and its heartbeat, until its finish commits; if the process dies first, the task is still
@@ -64,6 +65,7 @@ class PendingFinishes:
         self._wake = threading.Event()
         self._waiting: list[Finish] = []
         self._idle = True  # the thread sleeps until `put` wakes it
+        self._writing = threading.RLock()  # a process's end waits for a write under way
         self._pid: int | None = None
 
     def put(self, lease: Lease, outcome: Outcome, then: Callable[[bool], None]) -> None:
@@ -98,18 +100,30 @@ class PendingFinishes:
         for finish, held in zip(finishes, finished, strict=True):
             self.heartbeats.release(finish.lease.token)
             try:
+                if not held:
+                    self.store.record_lost_lease(finish.lease)
                 finish.then(held)
             except Exception:
                 log.exception("after the finish of task %s", finish.lease.task_id)
 
+    def write_now(self, finishes: Sequence[Finish]) -> bool:
+        """Write finishes in a transaction of their own, in the caller's thread (before a
+        claim that cannot carry them); False if the database is unavailable (they wait
+        again)."""
+        with self._writing:
+            return self._write(finishes)
+
     def flush(self, **_: Any) -> None:
-        """Write what waits now (a Celery signal's receiver at a process's end)."""
-        for _try in range(EXIT_TRIES):
-            finishes = self.take()
-            if not finishes or self._write(finishes):
-                return
-            time.sleep(RETRY_PAUSE)
-        left = len(self.take())
+        """Write what waits now, after any write under way (a Celery signal's receiver at a
+        process's end: the process exits right after it)."""
+        with self._writing:
+            for attempt in range(EXIT_TRIES):
+                finishes = self.take()
+                if not finishes or self._write(finishes):
+                    return
+                if attempt < EXIT_TRIES - 1:
+                    time.sleep(RETRY_PAUSE)
+            left = len(self.take())
         if left:
             log.warning("%d task outcomes not recorded at exit; rescue runs them again", left)
 
@@ -132,22 +146,35 @@ class PendingFinishes:
                         self._wake.clear()
                         break
                     due = bool(self._waiting) and self._waiting[0].at <= now - self.delay
-                if due and not self._write(self.take()):
+                if due and not self._write_due():
                     time.sleep(RETRY_PAUSE)
+
+    def _write_due(self) -> bool:
+        """What no claim took, written under the write lock, taken under it too: a flush at
+        the process's end then finds it either waiting or written."""
+        try:
+            with self._writing:
+                finishes = self.take()
+                return not finishes or self._write(finishes)
+        except Exception:  # never let the thread die: what waits would wait forever
+            log.exception("writing waiting task outcomes failed")
+            return True
 
     def _write(self, finishes: Sequence[Finish]) -> bool:
         """Write finishes in one transaction; False (and waiting again) if the database is
         unavailable."""
         try:
-            finished = self.store.finish_many([f.transition for f in finishes])
+            finished = self.store.transitions.finish_many([f.transition for f in finishes])
         except Unavailable as exc:
             log.warning("%d task outcomes not recorded yet: %s", len(finishes), exc.detail)
             self.give_back(finishes)
             return False
-        except Exception:  # not the database's absence: these cannot be written
-            log.exception("%d task outcomes not recorded; rescue runs them again", len(finishes))
-            for finish in finishes:
-                self.heartbeats.release(finish.lease.token)
+        except Exception:  # not the database's absence: this one cannot be written
+            if len(finishes) > 1:  # one bad finish must not take the others with it
+                return all([self._write([finish]) for finish in finishes])
+            lease = finishes[0].lease
+            log.exception("task %s: outcome not recorded; rescue runs it again", lease.task_id)
+            self.heartbeats.release(lease.token)
             return True
         self.done(finishes, finished)
         return True

@@ -241,35 +241,28 @@ class PipelineStore:
         Either is tried first (`step_first`, when the message says it is a step), the other
         after it: a task that is neither is not claimable.
         """
-        return self.claim_after((), task_id, worker, step_first=step_first)[0]
-
-    def claim_after(
-        self,
-        finishing: Sequence[tuple[Lease, Outcome]],
-        task_id: str,
-        worker: str,
-        *,
-        step_first: bool = False,
-    ) -> tuple[Lease | None, list[bool]]:
-        """`claim`, after finishing earlier attempts: on PostgreSQL in the claim's transaction
-        (one round trip, one commit). The lease, and for each finish whether it held its
-        lease (the store logs those that did not)."""
         token = random_uuid()
         if self.db.is_sqlite:  # concurrent claims share a commit (`Database.grouped`)
-            finished = self.tasks.finish_many(finishing) if finishing else []
-            lease = self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
-            return lease, finished
+            return self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
         transitions = self.tasks.transitions
         step, plain = self._step_claim, transitions.claim_unless_step_statement
         assert step is not None
         first, then = (step, plain) if step_first else (plain, step)
-        if len(finishing) == 1 and first is plain:  # what a prefork pool process has
-            held, lease = transitions.finish_then_claim(*finishing[0], task_id, token, worker)
-            finished = self.tasks.record_lost_leases(finishing, [held])
-        else:
-            finished = self.tasks.finish_many(finishing) if finishing else []
-            lease = transitions.claim_with(first, task_id, token, worker)
-        return lease or transitions.claim_with(then, task_id, token, worker), finished
+        return transitions.claim_with(first, task_id, token, worker) or transitions.claim_with(
+            then, task_id, token, worker
+        )
+
+    def finish_then_claim(
+        self, finish: tuple[Lease, Outcome], task_id: str, worker: str
+    ) -> tuple[bool, Lease | None]:
+        """PostgreSQL: an earlier attempt's finish, then the claim of a task outside any
+        pipeline, in one statement (one round trip, one durable commit). Whether the finish
+        still held its lease, and the lease; None when the plain claim found nothing (a step
+        is then claimed by `claim(step_first=True)`)."""
+        lease, outcome = finish
+        return self.tasks.transitions.finish_then_claim(
+            lease, outcome, task_id, random_uuid(), worker
+        )
 
     def _claim_in(self, conn: Connection, task_id: str, token: str, worker: str) -> Lease | None:
         claimed = self.tasks.transitions.claim_in(conn, task_id, token, worker)

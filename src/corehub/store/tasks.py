@@ -149,19 +149,6 @@ class TaskStore:
         self.record_lost_lease(lease)
         return False
 
-    def finish_many(self, finishes: Sequence[tuple[Lease, Outcome]]) -> list[bool]:
-        """`finish` for several attempts, sharing one transaction and one commit."""
-        return self.record_lost_leases(finishes, self.transitions.finish_many(finishes))
-
-    def record_lost_leases(
-        self, finishes: Sequence[tuple[Lease, Outcome]], finished: list[bool]
-    ) -> list[bool]:
-        """`record_lost_lease` for each finish that did not hold its lease; `finished`."""
-        for (lease, _), done in zip(finishes, finished, strict=True):
-            if not done:
-                self.record_lost_lease(lease)
-        return finished
-
     def record_lost_lease(self, lease: Lease) -> None:
         """Log that an attempt's outcome was dropped (its task is gone or moved on)."""
         with self.db.write() as conn:

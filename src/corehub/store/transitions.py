@@ -201,7 +201,9 @@ class Transitions:
         False if it lost its lease."""
         if len(finishes) == 1:
             return [self.finish(*finishes[0])]
-        return self.db.grouped(lambda conn: [self.finish_in(conn, *f) for f in finishes])
+        order = sorted(range(len(finishes)), key=lambda i: finishes[i][0].task_id)  # lock order
+        done = self.db.grouped(lambda conn: {i: self.finish_in(conn, *finishes[i]) for i in order})
+        return [done[i] for i in range(len(finishes))]
 
     def finish_in(self, conn: Connection, lease: Lease, outcome: Outcome) -> bool:
         """The same transition inside the caller's transaction (a pipeline step's finish
