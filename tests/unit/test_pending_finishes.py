@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -133,20 +133,35 @@ def test_a_finish_waits_out_a_database_outage(
     assert row is not None and row.status is S.SUCCESS and calls == [1, 1]
 
 
-def _context(db: Database) -> EngineContext:
-    settings = Settings(
-        database=DatabaseSettings(url=str(db.url)), broker=BrokerSettings(url="memory://")
-    )
-    ctx = EngineContext(settings, Registry(), TaskStore(db))
-    create_celery(ctx)  # connects the shutdown signals
-    ctx.finishes.delay = 60.0  # nothing is written by the thread within a test
-    return ctx
+@pytest.fixture
+def contexts() -> Iterator[Callable[[Database], EngineContext]]:
+    """Engine contexts on a database, their finishes written and their shutdown receivers
+    disconnected at the test's end (a later test's signal must not reach them)."""
+    made: list[EngineContext] = []
+
+    def make(db: Database) -> EngineContext:
+        settings = Settings(
+            database=DatabaseSettings(url=str(db.url)), broker=BrokerSettings(url="memory://")
+        )
+        ctx = EngineContext(settings, Registry(), TaskStore(db))
+        create_celery(ctx)  # connects the shutdown signals
+        ctx.finishes.delay = 60.0  # nothing is written by the thread within a test
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.finishes.flush()  # nothing left waiting, no lease left beating
+        signals.worker_process_shutdown.disconnect(ctx.finishes.flush)
+        signals.worker_shutdown.disconnect(ctx.finishes.flush)
 
 
-def test_a_delivery_finishes_with_the_next_claim_on_postgresql(db: Database) -> None:
+def test_a_delivery_outcome_waits_for_the_next_claim_on_postgresql(
+    db: Database, contexts: Callable[[Database], EngineContext]
+) -> None:
     """A task's outcome waits until the process's next delivery claims (PostgreSQL), which
     writes it in its own statement; on SQLite it is written before the delivery returns."""
-    ctx = _context(db)
+    ctx = contexts(db)
     spec = describe("m", "add", lambda a, b: a + b, TaskOptions())
     first, second = ctx.store.create([NewTask("m.add", "q"), NewTask("m.add", "q")])
     run_delivery(ctx, spec, first.id, "q", (1, 2), {})
@@ -162,8 +177,10 @@ def test_a_delivery_finishes_with_the_next_claim_on_postgresql(db: Database) -> 
 
 
 @pytest.mark.parametrize("signal", [signals.worker_process_shutdown, signals.worker_shutdown])
-def test_a_process_end_writes_the_waiting_finishes(db: Database, signal: Any) -> None:
-    ctx = _context(db)
+def test_a_process_end_writes_the_waiting_finishes(
+    db: Database, signal: Any, contexts: Callable[[Database], EngineContext]
+) -> None:
+    ctx = contexts(db)
     lease = _started(ctx.store)
     ctx.finishes.put(lease, Outcome(S.SUCCESS), lambda ok: None)
     signal.send(sender=None, pid=os.getpid(), exitcode=0)
@@ -173,12 +190,12 @@ def test_a_process_end_writes_the_waiting_finishes(db: Database, signal: Any) ->
 
 @pytest.mark.servers
 def test_a_finish_that_cannot_be_written_does_not_stop_the_next_claim(
-    pg_database: Database,
+    pg_database: Database, contexts: Callable[[Database], EngineContext]
 ) -> None:
     """PostgreSQL refuses NUL in text: the finish carrying one fails alone (dropped, its
     lease let go for the rescue) and the delivery that would have carried it still runs."""
     TaskStore(pg_database).delete_all()
-    ctx = _context(pg_database)
+    ctx = contexts(pg_database)
     bad = _started(ctx.store)
     ctx.heartbeats.hold(bad.token)
     ctx.finishes.put(bad, Outcome(S.FAILURE, error_message="nul \x00 here"), lambda ok: None)
@@ -191,8 +208,10 @@ def test_a_finish_that_cannot_be_written_does_not_stop_the_next_claim(
     assert bad.token not in _held(ctx.heartbeats)
 
 
-def test_error_text_with_nul_is_stored(db: Database) -> None:
-    ctx = _context(db)
+def test_error_text_with_nul_is_stored(
+    db: Database, contexts: Callable[[Database], EngineContext]
+) -> None:
+    ctx = contexts(db)
 
     def broken() -> None:
         raise ValueError("nul \x00 here")

@@ -150,10 +150,11 @@ def _claim_carrying_finishes(
     ctx: EngineContext, task_id: str, worker: str, step: bool
 ) -> Lease | None:
     """The claim, carrying this process's waiting finish in its statement when it can (one
-    finish, PostgreSQL, not a step's message); other waiting finishes are written first.
-    A finish the combined statement could not write (not an outage) is written alone."""
+    finish, not a step's message; finishes wait only on PostgreSQL); other waiting
+    finishes are written first. A finish the combined statement could not write (not an
+    outage) is written alone."""
     riding = ctx.finishes.take()
-    if len(riding) == 1 and not step and not ctx.store.db.is_sqlite:
+    if len(riding) == 1 and not step:
         try:
             held, lease = ctx.pipelines.finish_then_claim(riding[0].transition, task_id, worker)
         except Unavailable:

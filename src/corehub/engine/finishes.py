@@ -171,7 +171,7 @@ class PendingFinishes:
             return False
         except Exception:  # not the database's absence: this one cannot be written
             if len(finishes) > 1:  # one bad finish must not take the others with it
-                return all([self._write([finish]) for finish in finishes])
+                return all([self._write([finish]) for finish in finishes])  # each, no short cut
             lease = finishes[0].lease
             log.exception("task %s: outcome not recorded; rescue runs it again", lease.task_id)
             self.heartbeats.release(lease.token)

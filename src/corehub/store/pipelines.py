@@ -244,13 +244,9 @@ class PipelineStore:
         token = random_uuid()
         if self.db.is_sqlite:  # concurrent claims share a commit (`Database.grouped`)
             return self.db.grouped(lambda conn: self._claim_in(conn, task_id, token, worker))
-        transitions = self.tasks.transitions
-        step, plain = self._step_claim, transitions.claim_unless_step_statement
-        assert step is not None
-        first, then = (step, plain) if step_first else (plain, step)
-        return transitions.claim_with(first, task_id, token, worker) or transitions.claim_with(
-            then, task_id, token, worker
-        )
+        plain = self.tasks.transitions.claim_unless_step
+        first, then = (self._claim_step, plain) if step_first else (plain, self._claim_step)
+        return first(task_id, token, worker) or then(task_id, token, worker)
 
     def finish_then_claim(
         self, finish: tuple[Lease, Outcome], task_id: str, worker: str
@@ -272,6 +268,10 @@ class PipelineStore:
         if lease.pipeline_run_id is not None:
             self._start_step(conn, lease, at)
         return lease
+
+    def _claim_step(self, task_id: str, token: str, worker: str) -> Lease | None:
+        assert self._step_claim is not None
+        return self.tasks.transitions.claim_with(self._step_claim, task_id, token, worker)
 
     def _start_step(self, conn: Connection, lease: Lease, now: datetime | Any) -> None:
         """queued → running for the step; the run is `running`, in the step's named state.

@@ -91,12 +91,7 @@ class Transitions:
         # Each transition once, run on the driver: on PostgreSQL one statement that logs its
         # event too; on SQLite the compare-and-set alone, its event a second statement.
         started: tuple[Any, ...] = (literal("started"), literal(S.QUEUED.value), None, None)
-        finished: tuple[Any, ...] = (
-            bindparam("p_status"),
-            literal(S.STARTED.value),
-            bindparam("p_message"),
-            bindparam("p_data", type_=ev.c.data.type),
-        )
+        finished = _finished_event()
         self._sqlite = sqlite
         self._claim_stmt = self._dialect_form(self._claim, *started)
         self._claim_unless_step_stmt = self._dialect_form(self._claim_unless_step, *started)
@@ -118,11 +113,6 @@ class Transitions:
         """`claim` for a task that is no pipeline step (still one statement on PostgreSQL);
         None for a step, whose claim starts the step too (`PipelineStore.claim`)."""
         return self._claim_by(self._claim_unless_step_stmt, task_id, token, worker)
-
-    @property
-    def claim_unless_step_statement(self) -> DriverStatement:
-        """What `claim_unless_step` runs, for `claim_with`."""
-        return self._claim_unless_step_stmt
 
     def _claim_by(
         self, statement: DriverStatement, task_id: str, token: str, worker: str
@@ -174,8 +164,7 @@ class Transitions:
         """PostgreSQL: one attempt's finish and another task's `claim_unless_step`, in one
         statement (one round trip, one durable commit). Whether the finish held its lease,
         and the claim's lease."""
-        finish = self._pg_finish_params(lease, outcome)
-        params = {f"f_{name[2:]}": value for name, value in finish.items()}  # p_x -> f_x
+        params = self._pg_finish_params(lease, outcome, "f_")
         params.update(p_id=task_id, p_token=token, p_worker=worker)
         with self.db.autocommit() as conn:
             row = self._finish_then_claim.first(conn, params)
@@ -229,9 +218,9 @@ class Transitions:
         return True
 
     @staticmethod
-    def _pg_finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
-        params = _finish_params(lease, outcome)
-        params["p_delay"] = _delay(outcome)  # the retry's due time counts on the server
+    def _pg_finish_params(lease: Lease, outcome: Outcome, prefix: str = "p_") -> dict[str, Any]:
+        params = _finish_params(lease, outcome, prefix)
+        params[f"{prefix}delay"] = _delay(outcome)  # the retry's due time counts on the server
         return params
 
     def _append(
@@ -276,6 +265,16 @@ def _finish_cas(now: Any, run_at: Any, prefix: str = "p_") -> Update:
     )
 
 
+def _finished_event(prefix: str = "p_") -> tuple[Any, Any, Any, Any]:
+    """The type, from-status, message and data of a finish's event (`_event_cte`'s)."""
+    return (
+        bindparam(f"{prefix}status"),
+        literal(S.STARTED.value),
+        bindparam(f"{prefix}message"),
+        bindparam(f"{prefix}data", type_=ev.c.data.type),
+    )
+
+
 def _finish_then_claim(claim: Update, now: Any, *started: Any) -> Any:
     """PostgreSQL: `WITH finished AS (UPDATE …), finish_logged AS (INSERT …), changed AS
     (UPDATE …), logged AS (INSERT …)`, reading how many rows the finish changed and the
@@ -284,14 +283,7 @@ def _finish_then_claim(claim: Update, now: Any, *started: Any) -> Any:
     the statement sees the same snapshot, in which that task is `started`."""
     delay = bindparam("f_delay", type_=Interval())
     finished = _finish_cas(now, now + delay, "f_").cte("finished")
-    finish_logged = _event_cte(
-        finished,
-        bindparam("f_status"),
-        literal(S.STARTED.value),
-        bindparam("f_message"),
-        bindparam("f_data", type_=ev.c.data.type),
-        name="finish_logged",
-    )
+    finish_logged = _event_cte(finished, *_finished_event("f_"), name="finish_logged")
     changed = claim.cte("changed")
     logged = _event_cte(changed, *started)
     one = select(literal(1).label("one")).subquery("one")
@@ -304,18 +296,19 @@ def _finish_then_claim(claim: Update, now: Any, *started: Any) -> Any:
     )
 
 
-def _finish_params(lease: Lease, outcome: Outcome) -> dict[str, Any]:
+def _finish_params(lease: Lease, outcome: Outcome, prefix: str = "p_") -> dict[str, Any]:
+    """The finish's parameters, named with `prefix` (`_finish_cas`, `_finished_event`)."""
     return {
-        "p_id": lease.task_id,
-        "p_token": lease.token,
-        "p_status": outcome.status.value,
-        "p_result": outcome.result,
-        "p_error_class": outcome.error_class,
-        "p_error_type": outcome.error_type,
-        "p_error_message": outcome.error_message,
-        "p_error_traceback": outcome.error_traceback,
-        "p_message": outcome.error_message,
-        "p_data": _event_data(outcome),
+        f"{prefix}id": lease.task_id,
+        f"{prefix}token": lease.token,
+        f"{prefix}status": outcome.status.value,
+        f"{prefix}result": outcome.result,
+        f"{prefix}error_class": outcome.error_class,
+        f"{prefix}error_type": outcome.error_type,
+        f"{prefix}error_message": outcome.error_message,
+        f"{prefix}error_traceback": outcome.error_traceback,
+        f"{prefix}message": outcome.error_message,
+        f"{prefix}data": _event_data(outcome),
     }
 
 
