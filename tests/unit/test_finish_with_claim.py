@@ -3,13 +3,16 @@ recorded as if written alone (row, event); several finishes share one transactio
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import update
 
 from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
+from corehub.store.models import tasks_table
 from corehub.store.pipelines import PipelineStore
 
 S = TaskStatus
@@ -146,3 +149,25 @@ def test_a_finish_and_a_claim_are_one_statement_on_postgresql(
     monkeypatch.undo()
     assert lease is not None and finished is True
     assert len(sent) == 1 and sent[0].lstrip().startswith("WITH finished AS")
+
+
+@pytest.mark.servers
+def test_a_publish_mark_never_waits_for_a_row_another_transaction_holds(
+    pipelines: PipelineStore,
+) -> None:
+    """A claim can hold the task it finishes too: a mark that held one and waited for the
+    other was a deadlock, which PostgreSQL broke after a second by failing the claim."""
+    store = pipelines.tasks
+    held, free = _queued(store, 2)
+    with store.db.engine.connect() as other:
+        other.execute(update(tasks_table).where(tasks_table.c.id == held).values(worker="claiming"))
+        marking = threading.Thread(target=store.mark_published, args=([held, free],))
+        marking.start()
+        marking.join(timeout=5)
+        waited = marking.is_alive()
+        other.rollback()
+    marking.join()
+    assert not waited
+    held_row, free_row = store.get(held), store.get(free)
+    assert held_row is not None and held_row.published_at is None
+    assert free_row is not None and free_row.published_at is not None

@@ -63,9 +63,20 @@ class TaskStore:
         self.db = db
         self.transitions = Transitions(db)
         self.attempts = AttemptLeases(db)
+        # A mark is a hint (`corehub.store.marks`), so it never waits for a row another
+        # transaction holds: a worker's claim can hold the task it finishes as well, and a
+        # mark holding one of the two while waiting for the other closed a cycle PostgreSQL
+        # broke only after its deadlock_timeout, by failing the claim. A row skipped is
+        # being claimed (it needs no mark) or changed; left queued, at worst it is published
+        # again after the relay's grace.
+        free = (
+            select(t.c.id)
+            .where(t.c.id.in_(bindparam("ids", expanding=True)), status_is(S.QUEUED))
+            .with_for_update(skip_locked=True)
+        )
         self._mark_published = (
             update(t)
-            .where(t.c.id.in_(bindparam("ids", expanding=True)), status_is(S.QUEUED))
+            .where(t.c.id.in_(free.scalar_subquery()))
             .values(published_at=bindparam("now") if db.is_sqlite else func.statement_timestamp())
         )
         self.marks = PublishMarks(self.mark_published)
