@@ -156,24 +156,49 @@ def contexts() -> Iterator[Callable[[Database], EngineContext]]:
         signals.worker_shutdown.disconnect(ctx.finishes.flush)
 
 
-def test_a_delivery_outcome_waits_for_the_next_claim_on_postgresql(
+def _add_deliveries(
+    ctx: EngineContext, count: int, pause: float = 0.0
+) -> list[list[tuple[TaskStatus, Any] | None]]:
+    """Run `count` deliveries of `m.add`, `pause` seconds apart; after each, every task's
+    status and result."""
+    spec = describe("m", "add", lambda a, b: a + b, TaskOptions())
+    tasks = ctx.store.create([NewTask("m.add", "q") for _ in range(count)])
+    seen = []
+    for n, task in enumerate(tasks):
+        time.sleep(pause)
+        run_delivery(ctx, spec, task.id, "q", (n, 1), {})
+        rows = [ctx.store.get(t.id) for t in tasks[: n + 1]]
+        seen.append([row and (row.status, row.result) for row in rows])
+    return seen
+
+
+def test_a_busy_process_outcome_waits_for_the_next_claim_on_postgresql(
     db: Database, contexts: Callable[[Database], EngineContext]
 ) -> None:
-    """A task's outcome waits until the process's next delivery claims (PostgreSQL), which
-    writes it in its own statement; on SQLite it is written before the delivery returns."""
+    """Once a claim came soon after the task before it ended, a task's outcome waits until
+    the process's next delivery claims (PostgreSQL), which writes it in its own statement;
+    on SQLite every outcome is written before the delivery returns."""
     ctx = contexts(db)
-    spec = describe("m", "add", lambda a, b: a + b, TaskOptions())
-    first, second = ctx.store.create([NewTask("m.add", "q"), NewTask("m.add", "q")])
-    run_delivery(ctx, spec, first.id, "q", (1, 2), {})
-    after_first = ctx.store.get(first.id)
-    run_delivery(ctx, spec, second.id, "q", (3, 4), {})
-    after_second = ctx.store.get(first.id), ctx.store.get(second.id)
-    expected = S.SUCCESS if db.is_sqlite else S.STARTED
-    assert after_first is not None and after_first.status is expected
-    assert [row and (row.status, row.result) for row in after_second] == [
-        (S.SUCCESS, 3),
-        (expected, 7 if db.is_sqlite else None),
+    ctx.finishes.idle_gap = 60.0  # every claim comes soon enough
+    seen = _add_deliveries(ctx, 3)
+    waiting = (S.SUCCESS, 2) if db.is_sqlite else (S.STARTED, None)
+    assert seen == [
+        [(S.SUCCESS, 1)],  # the process's first claim followed nothing: idle
+        [(S.SUCCESS, 1), waiting],
+        [(S.SUCCESS, 1), (S.SUCCESS, 2), (S.SUCCESS, 3) if db.is_sqlite else (S.STARTED, None)],
     ]
+
+
+def test_an_idle_process_writes_each_outcome_before_its_delivery_returns(
+    db: Database, contexts: Callable[[Database], EngineContext]
+) -> None:
+    """Claims that come later than `idle_gap` after the task before: nothing waits, so an
+    idle worker's results show as soon as they are known."""
+    ctx = contexts(db)
+    ctx.finishes.idle_gap = 0.05
+    seen = _add_deliveries(ctx, 3, pause=0.1)
+    assert seen[-1] == [(S.SUCCESS, 1), (S.SUCCESS, 2), (S.SUCCESS, 3)]
+    assert ctx.finishes.take() == []
 
 
 @pytest.mark.parametrize("signal", [signals.worker_process_shutdown, signals.worker_shutdown])
@@ -204,7 +229,7 @@ def test_a_finish_that_cannot_be_written_does_not_stop_the_next_claim(
     run_delivery(ctx, spec, task.id, "q", (1, 2), {})
     bad_row, row = ctx.store.get(bad.task_id), ctx.store.get(task.id)
     assert bad_row is not None and bad_row.status is S.STARTED
-    assert row is not None and row.status is S.STARTED and row.attempt == 1
+    assert row is not None and (row.status, row.result, row.attempt) == (S.SUCCESS, 3, 1)
     assert bad.token not in _held(ctx.heartbeats)
 
 

@@ -41,7 +41,7 @@ def run_delivery(
     step: bool = False,
 ) -> None:
     """Run one delivery; `step` when its message says it is a pipeline step. On PostgreSQL
-    a task's finish rides with the process's next claim (`corehub.engine.finishes`)."""
+    a busy process's finish rides with its next claim (`corehub.engine.finishes`)."""
     lease = claim(ctx, spec, task_id, queue, args, kwargs, step=step)
     if lease is None:
         log.info(
@@ -57,7 +57,8 @@ def run_delivery(
         ctx.heartbeats.release(lease.token)
         raise
     then = partial(_finished, ctx, spec, lease, outcome)
-    if lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
+    waits = ctx.finishes.waits()
+    if waits and lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
         ctx.finishes.put(lease, outcome, then)
         return
     try:
