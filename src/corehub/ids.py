@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import os
+import threading
+
+BLOCK = 256  # ids' worth of randomness read from the kernel at once
+
+
+class _Randomness(threading.local):
+    """Each thread's unused random digits, 32 to an id, and the process they were read in."""
+
+    pid = 0
+    digits: list[str] = []  # noqa: RUF012 (each thread assigns its own)
+
+
+_randomness = _Randomness()
 
 
 def random_uuid() -> str:
-    """What `str(uuid.uuid4())` gives, in under half its time (2.6 against 6.4 µs here),
-    without building a UUID object: a bulk submit makes two per task (its id and its
-    message's delivery tag), a worker one per claim."""
-    digits = os.urandom(16).hex()
+    """What `str(uuid.uuid4())` gives, in under half its time, without building a UUID
+    object: a bulk submit makes two per task (its id and its message's delivery tag), a
+    worker one per claim. The kernel's randomness is read for `BLOCK` ids at a time: each
+    read lets go of the GIL, and in the API's busy threads taking it back cost more than the
+    read (a fifth of a bulk submit's samples). A forked child reads its own, never its
+    parent's leftovers."""
+    local = _randomness
+    if not local.digits or local.pid != os.getpid():
+        block = os.urandom(16 * BLOCK).hex()
+        local.digits = [block[i : i + 32] for i in range(0, len(block), 32)]
+        local.pid = os.getpid()
+    digits = local.digits.pop()
     variant = "89ab"[int(digits[16], 16) & 3]  # RFC 4122: the top two bits are 10
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
