@@ -6,11 +6,14 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
 from corehub.store.leadership import LeaderLeases
+from corehub.store.models import tasks_table
 
 S = TaskStatus
 LOST = "heartbeats stopped"
@@ -150,3 +153,61 @@ def _race_cancel_against_finish(store: TaskStore) -> tuple[bool, int, bool]:
 
 def test_cancel_racing_a_finish_has_exactly_one_winner(store: TaskStore) -> None:
     assert [_race_cancel_against_finish(store) for _ in range(10)] == [(True, 1, True)] * 10
+
+
+@pytest.fixture
+def pg_store(pg_database: Database) -> TaskStore:
+    store = TaskStore(pg_database)
+    store.delete_all()
+    return store
+
+
+def _holding(store: TaskStore, task_id: str, **values: Any) -> Any:
+    """Another transaction's UPDATE of the task, not yet committed (its row locked)."""
+    other = store.db.engine.connect()
+    other.execute(update(tasks_table).where(tasks_table.c.id == task_id).values(**values))
+    return other
+
+
+@pytest.mark.servers
+def test_a_finish_committed_while_the_rescue_waits_for_its_row_is_kept(
+    pg_store: TaskStore,
+) -> None:
+    """The rescue found the attempt stale, then waited for the row its finish held: the
+    finished row is checked anew, not put back in the queue."""
+    task_id, _ = _started(pg_store)
+    finishing = _holding(pg_store, task_id, status=S.SUCCESS.value, worker="finished")
+    found: list[Any] = []
+
+    def rescue() -> None:
+        found.append(pg_store.attempts.rescue_stale(timeout=timedelta(0), fence=None, reason=LOST))
+
+    rescuing = threading.Thread(target=rescue)
+    rescuing.start()
+    time.sleep(0.3)  # the rescue now waits for the row
+    finishing.commit()
+    finishing.close()
+    rescuing.join(timeout=10)
+    row = pg_store.get(task_id)
+    assert found and (found[0].requeued, found[0].dead) == ([], [])
+    assert row is not None and (row.status, row.worker) == (S.SUCCESS, "finished")
+
+
+@pytest.mark.servers
+def test_a_heartbeat_skips_a_row_another_transaction_holds(pg_store: TaskStore) -> None:
+    """In a threads pool a beat that waited could close a cycle with finishes written
+    together; it beats what it can and the rest at its next interval."""
+    held_id, held_token = _started(pg_store)
+    _free_id, free_token = _started(pg_store)
+    holder = _holding(pg_store, held_id, worker="holding")
+    beaten: list[int] = []
+    beating = threading.Thread(
+        target=lambda: beaten.append(pg_store.attempts.beat([held_token, free_token]))
+    )
+    beating.start()
+    beating.join(timeout=5)
+    waited = beating.is_alive()
+    holder.rollback()
+    holder.close()
+    beating.join()
+    assert not waited and beaten == [1]

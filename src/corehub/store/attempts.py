@@ -38,11 +38,21 @@ class AttemptLeases:
         """Extend every live lease of this process in one statement."""
         if not tokens:
             return 0
-        stmt = (
-            update(t)
+        # Locked in id order, skipping a row another transaction holds (its finish, most
+        # likely): in a threads pool a beat that waited for a row while holding another
+        # could close a cycle with finishes written together, which lock in id order too.
+        # A lease skipped is beaten at the next interval.
+        held = (
+            select(t.c.id)
             .where(
                 t.c.lease_token.in_(bindparam("tokens", expanding=True)), t.c.status == S.STARTED
             )
+            .order_by(t.c.id)
+            .with_for_update(skip_locked=True, key_share=True)
+        )
+        stmt = (
+            update(t)
+            .where(t.c.id.in_(held.scalar_subquery()))
             .values(heartbeat_at=bindparam("now") if self.db.is_sqlite else self.db.now())
         )
         with self.db.write() as conn:
@@ -83,13 +93,11 @@ class AttemptLeases:
         """End attempts whose last heartbeat is older than `timeout` (all started ones when
         `timeout` is zero), as the holder of `fence`."""
         now = self.db.now()
-        stale = (
-            select(t.c.id)
-            .where(STARTED_ROWS, t.c.heartbeat_at <= now - timeout)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        base = update(t).where(t.c.id.in_(stale), fenced_by(self.db, fence))
+        is_stale = (STARTED_ROWS, t.c.heartbeat_at <= now - timeout)
+        stale = select(t.c.id).where(*is_stale).limit(limit).scalar_subquery()
+        # Stated again outside the subquery: a row finished or beaten while this waited for
+        # it is checked anew in its new version, which the subquery's ids alone would pass.
+        base = update(t).where(t.c.id.in_(stale), *is_stale, fenced_by(self.db, fence))
         with self.db.write() as conn:
             requeued = conn.execute(
                 base.where(t.c.attempt < t.c.max_attempts)

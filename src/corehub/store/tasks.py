@@ -72,7 +72,7 @@ class TaskStore:
         free = (
             select(t.c.id)
             .where(t.c.id.in_(bindparam("ids", expanding=True)), status_is(S.QUEUED))
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)  # what an UPDATE takes
         )
         self._mark_published = (
             update(t)
