@@ -241,9 +241,13 @@ def test_error_text_with_nul_is_stored(
     def broken() -> None:
         raise ValueError("nul \x00 here")
 
+    ctx.finishes.idle_gap = 60.0  # every claim comes soon enough
     spec = describe("m", "broken", broken, TaskOptions())
-    first, second = ctx.store.create([NewTask("m.broken", "q"), NewTask("m.broken", "q")])
-    run_delivery(ctx, spec, first.id, "q", (), {})
+    warm, first, second = ctx.store.create([NewTask("m.broken", "q") for _ in range(3)])
+    run_delivery(ctx, spec, warm.id, "q", (), {})  # the process's first: written at once
+    run_delivery(ctx, spec, first.id, "q", (), {})  # waits on PostgreSQL
+    waiting = ctx.store.get(first.id)
+    assert waiting is not None and waiting.status is (S.FAILURE if db.is_sqlite else S.STARTED)
     run_delivery(ctx, spec, second.id, "q", (), {})  # carries the first's finish
     row = ctx.store.get(first.id)
     assert row is not None and row.status is S.FAILURE

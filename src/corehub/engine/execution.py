@@ -57,15 +57,17 @@ def run_delivery(
         ctx.heartbeats.release(lease.token)
         raise
     then = partial(_finished, ctx, spec, lease, outcome)
-    waits = ctx.finishes.waits()
-    if waits and lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
-        ctx.finishes.put(lease, outcome, then)
-        return
     try:
-        finished = _finish(ctx, lease, outcome)
+        if ctx.finishes.waits() and lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
+            ctx.finishes.put(lease, outcome, then)
+            return
+        try:
+            finished = _finish(ctx, lease, outcome)
+        finally:
+            ctx.heartbeats.release(lease.token)
+        then(finished)
     finally:
-        ctx.heartbeats.release(lease.token)
-    then(finished)
+        ctx.finishes.ended()
 
 
 def _finished(
@@ -154,6 +156,7 @@ def _claim_carrying_finishes(
     finish, not a step's message; finishes wait only on PostgreSQL); other waiting
     finishes are written first. A finish the combined statement could not write (not an
     outage) is written alone."""
+    ctx.finishes.claiming()
     riding = ctx.finishes.take()
     if len(riding) == 1 and not step:
         try:

@@ -6,10 +6,11 @@ time waiting for PostgreSQL. Now a pool process hands a task's outcome here and 
 next claim carries the outcome, finish first, in one transaction, one round trip and one
 commit (`PipelineStore.finish_then_claim`; a step's claim, or several waiting finishes,
 take a transaction of their own first). A finish waits only while the process's claims come
-quickly: when its last claim came more than `idle_gap` after the task before it ended, the
-process is idle, and the finish is written before its task returns, as on SQLite (a result
-then shows as soon as before). When no claim comes within `delay` (a burst's end), a thread
-of the process writes it alone, so a result shows up to about twice that later.
+quickly: when its last claim came more than `idle_gap` after the delivery before it
+returned, the process is idle, and the finish is written before its task returns, as on
+SQLite (a result then shows as soon as before). When no claim comes within `delay` (a
+burst's end), a thread of the process writes it alone, so a result shows up to about twice
+that later.
 
 What waits here is this process's memory only, for milliseconds. The attempt keeps its lease,
 and its heartbeat, until its finish commits; if the process dies first, the task is still
@@ -40,8 +41,8 @@ from corehub.store import Lease, Outcome, TaskStore
 
 log = logging.getLogger("corehub.engine")
 DELAY = 0.002  # seconds an outcome waits for the next claim before it is written alone
-# A claim that came more than this after the process's previous task ended says the process
-# is idle (in a busy stream nine in ten come within 2 ms, 99 in 100 within 9 ms).
+# A claim that came more than this after the process's previous delivery returned says the
+# process is idle (in a busy stream nine in ten come within 2 ms, 99 in 100 within 9 ms).
 IDLE_GAP = 0.005
 QUIET = 0.1  # seconds without finishes after which the thread sleeps until the next one
 RETRY_PAUSE = 1.0  # seconds between writes while the database is unavailable
@@ -75,7 +76,7 @@ class PendingFinishes:
         self.heartbeats = heartbeats
         self.delay = delay
         self.idle_gap = idle_gap
-        self._ended: float | None = None  # when this process's last task ended
+        self._ended: float | None = None  # when this process's last delivery returned
         self._busy = False  # its last claim came within `idle_gap` of that
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -84,11 +85,24 @@ class PendingFinishes:
         self._writing = threading.RLock()  # a process's end waits for a write under way
         self._pid: int | None = None
 
+    def claiming(self) -> None:
+        """Called as a delivery claims: the process is busy if this claim came within
+        `idle_gap` of the delivery before it returning. (In a threads pool the threads share
+        the answer: a finish may then wait, or not, when it need not; either way it is
+        written.)"""
+        ended = self._ended
+        self._busy = ended is not None and time.monotonic() - ended < self.idle_gap
+
     def waits(self) -> bool:
         """Called as a task ends: whether its finish should wait for the next claim (`put`),
         which it does while the process is busy; else it is written at once."""
-        self._ended = time.monotonic()
         return self._busy
+
+    def ended(self) -> None:
+        """Called as a delivery returns, its finish written or left waiting: the idle time
+        until the next claim counts from here (not from the task's end, or a slow commit
+        written at once would count as idle time, and keep the process idle)."""
+        self._ended = time.monotonic()
 
     def put(self, lease: Lease, outcome: Outcome, then: Callable[[bool], None]) -> None:
         """Leave an attempt's finish (its lease still held) for the next claim."""
@@ -104,10 +118,7 @@ class PendingFinishes:
                 self._wake.set()
 
     def take(self) -> list[Finish]:
-        """Everything waiting, for the caller to write (`done` after, or `give_back`). Called
-        at each claim, which tells whether the process is busy (`waits`)."""
-        ended = self._ended
-        self._busy = ended is not None and time.monotonic() - ended < self.idle_gap
+        """Everything waiting, for the caller to write (`done` after, or `give_back`)."""
         with self._lock:
             taken, self._waiting = self._waiting, []
         return taken
