@@ -21,7 +21,7 @@ from corehub.engine.finishes import PendingFinishes
 from corehub.engine.heartbeat import Heartbeats
 from corehub.errors import Unavailable
 from corehub.registry import Registry
-from corehub.registry.specs import TaskOptions, describe
+from corehub.registry.specs import TaskOptions, TaskSpec, describe
 from corehub.store import Database, Lease, NewTask, Outcome, TaskStatus, TaskStore
 from corehub.store.pipelines import PipelineStore
 from tests.unit.helpers import wait_for
@@ -156,48 +156,52 @@ def contexts() -> Iterator[Callable[[Database], EngineContext]]:
         signals.worker_shutdown.disconnect(ctx.finishes.flush)
 
 
-def _add_deliveries(
-    ctx: EngineContext, count: int, pause: float = 0.0
-) -> list[list[tuple[TaskStatus, Any] | None]]:
-    """Run `count` deliveries of `m.add`, `pause` seconds apart; after each, every task's
-    status and result."""
+def _adds(ctx: EngineContext, count: int) -> tuple[TaskSpec, list[str]]:
     spec = describe("m", "add", lambda a, b: a + b, TaskOptions())
-    tasks = ctx.store.create([NewTask("m.add", "q") for _ in range(count)])
-    seen = []
-    for n, task in enumerate(tasks):
-        time.sleep(pause)
-        run_delivery(ctx, spec, task.id, "q", (n, 1), {})
-        rows = [ctx.store.get(t.id) for t in tasks[: n + 1]]
-        seen.append([row and (row.status, row.result) for row in rows])
-    return seen
+    return spec, [
+        task.id for task in ctx.store.create([NewTask("m.add", "q") for _ in range(count)])
+    ]
+
+
+def _state(ctx: EngineContext, task_ids: Sequence[str]) -> list[tuple[TaskStatus, Any] | None]:
+    rows = [ctx.store.get(task_id) for task_id in task_ids]
+    return [row and (row.status, row.result) for row in rows]
 
 
 def test_a_busy_process_outcome_waits_for_the_next_claim_on_postgresql(
     db: Database, contexts: Callable[[Database], EngineContext]
 ) -> None:
-    """Once a claim came soon after the task before it ended, a task's outcome waits until
-    the process's next delivery claims (PostgreSQL), which writes it in its own statement;
-    on SQLite every outcome is written before the delivery returns."""
+    """Once a claim came soon after the delivery before it returned, a task's outcome waits
+    until the process's next delivery claims (PostgreSQL), which writes it in its own
+    statement; on SQLite every outcome is written before the delivery returns."""
     ctx = contexts(db)
     ctx.finishes.idle_gap = 60.0  # every claim comes soon enough
-    seen = _add_deliveries(ctx, 3)
-    waiting = (S.SUCCESS, 2) if db.is_sqlite else (S.STARTED, None)
-    assert seen == [
-        [(S.SUCCESS, 1)],  # the process's first claim followed nothing: idle
-        [(S.SUCCESS, 1), waiting],
-        [(S.SUCCESS, 1), (S.SUCCESS, 2), (S.SUCCESS, 3) if db.is_sqlite else (S.STARTED, None)],
-    ]
+    spec, (first, second, third) = _adds(ctx, 3)
+    run_delivery(ctx, spec, first, "q", (0, 1), {})  # the first claim followed nothing: idle
+    assert wait_for(lambda: _state(ctx, [first]) == [(S.SUCCESS, 1)], timeout=5)
+    run_delivery(ctx, spec, second, "q", (1, 1), {})
+    after_second = _state(ctx, [first, second])
+    run_delivery(ctx, spec, third, "q", (2, 1), {})
+    after_third = _state(ctx, [second, third])
+    waiting = (S.STARTED, None)
+    assert after_second == [(S.SUCCESS, 1), (S.SUCCESS, 2) if db.is_sqlite else waiting]
+    assert after_third == [(S.SUCCESS, 2), (S.SUCCESS, 3) if db.is_sqlite else waiting]
 
 
-def test_an_idle_process_writes_each_outcome_before_its_delivery_returns(
+def test_an_idle_process_outcome_is_written_without_waiting_for_a_claim(
     db: Database, contexts: Callable[[Database], EngineContext]
 ) -> None:
-    """Claims that come later than `idle_gap` after the task before: nothing waits, so an
-    idle worker's results show as soon as they are known."""
+    """Claims that come later than `idle_gap` after the delivery before: each outcome is
+    written at once (on PostgreSQL by the process's thread, beside the next task), not after
+    the thread's wait for a claim (60 s here), so an idle worker's results show as soon as
+    they are known."""
     ctx = contexts(db)
     ctx.finishes.idle_gap = 0.05
-    seen = _add_deliveries(ctx, 3, pause=0.1)
-    assert seen[-1] == [(S.SUCCESS, 1), (S.SUCCESS, 2), (S.SUCCESS, 3)]
+    spec, task_ids = _adds(ctx, 3)
+    for n, task_id in enumerate(task_ids):
+        time.sleep(0.1)
+        run_delivery(ctx, spec, task_id, "q", (n, 1), {})
+        assert wait_for(lambda: _state(ctx, [task_id]) == [(S.SUCCESS, n + 1)], timeout=5)  # noqa: B023
     assert ctx.finishes.take() == []
 
 

@@ -58,8 +58,8 @@ def run_delivery(
         raise
     then = partial(_finished, ctx, spec, lease, outcome)
     try:
-        if ctx.finishes.waits() and lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
-            ctx.finishes.put(lease, outcome, then)
+        if lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
+            ctx.finishes.put(lease, outcome, then, at_once=not ctx.finishes.waits())
             return
         try:
             finished = _finish(ctx, lease, outcome)

@@ -7,10 +7,10 @@ next claim carries the outcome, finish first, in one transaction, one round trip
 commit (`PipelineStore.finish_then_claim`; a step's claim, or several waiting finishes,
 take a transaction of their own first). A finish waits only while the process's claims come
 quickly: when its last claim came more than `idle_gap` after the delivery before it
-returned, the process is idle, and the finish is written before its task returns, as on
-SQLite (a result then shows as soon as before). When no claim comes within `delay` (a
-burst's end), a thread of the process writes it alone, so a result shows up to about twice
-that later.
+returned, the process is idle, and a thread of the process writes the finish at once, beside
+the next task (a result then shows as soon as before). When no claim comes within `delay`
+(a busy process at a burst's end), that thread writes it alone, so a result shows up to
+about twice that later.
 
 What waits here is this process's memory only, for milliseconds. The attempt keeps its lease,
 and its heartbeat, until its finish commits; if the process dies first, the task is still
@@ -80,6 +80,7 @@ class PendingFinishes:
         self._busy = False  # its last claim came within `idle_gap` of that
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # a finish is to be written without waiting
         self._waiting: list[Finish] = []
         self._idle = True  # the thread sleeps until `put` wakes it
         self._writing = threading.RLock()  # a process's end waits for a write under way
@@ -94,8 +95,8 @@ class PendingFinishes:
         self._busy = ended is not None and time.monotonic() - ended < self.idle_gap
 
     def waits(self) -> bool:
-        """Called as a task ends: whether its finish should wait for the next claim (`put`),
-        which it does while the process is busy; else it is written at once."""
+        """Called as a task ends: whether its finish should wait for the next claim, which
+        it does while the process is busy; else `put` has it written at once."""
         return self._busy
 
     def ended(self) -> None:
@@ -104,15 +105,26 @@ class PendingFinishes:
         written at once would count as idle time, and keep the process idle)."""
         self._ended = time.monotonic()
 
-    def put(self, lease: Lease, outcome: Outcome, then: Callable[[bool], None]) -> None:
-        """Leave an attempt's finish (its lease still held) for the next claim."""
+    def put(
+        self,
+        lease: Lease,
+        outcome: Outcome,
+        then: Callable[[bool], None],
+        *,
+        at_once: bool = False,
+    ) -> None:
+        """Leave an attempt's finish (its lease still held) for the next claim; `at_once`:
+        for the thread to write now (an idle process), unless a claim takes it first."""
         with self._lock:
             if self._pid != os.getpid():  # a forked child writes with a thread of its own
                 self._pid = os.getpid()
                 self._waiting, self._idle = [], True
-                self._wake = threading.Event()
+                self._wake, self._urgent = threading.Event(), threading.Event()
                 threading.Thread(target=self._run, name="corehub-finishes", daemon=True).start()
-            self._waiting.append(Finish(lease, outcome, then))
+            at = time.monotonic() - (self.delay if at_once else 0.0)  # due now, or later
+            self._waiting.append(Finish(lease, outcome, then, at))
+            if at_once:
+                self._urgent.set()
             if self._idle:
                 self._idle = False
                 self._wake.set()
@@ -164,15 +176,17 @@ class PendingFinishes:
             log.warning("%d task outcomes not recorded at exit; rescue runs them again", left)
 
     def _run(self) -> None:
-        """While finishes come, look every `delay` for one no claim took; after `QUIET`
-        without any, sleep until `put` wakes the thread. (A wake-up per finish cost a busy
-        pool process more than the look every `delay`.)"""
+        """While finishes come, look every `delay` for one no claim took, or at once for one
+        to be written at once; after `QUIET` without any, sleep until `put` wakes the
+        thread. (A wake-up per finish cost a busy pool process more than the look every
+        `delay`: only an idle process's finishes wake it.)"""
         pid = os.getpid()
         while os.getpid() == pid:
             self._wake.wait()
             last_seen = time.monotonic()
             while True:
-                time.sleep(self.delay)
+                self._urgent.wait(self.delay)
+                self._urgent.clear()  # a `put` after this sets it again
                 now = time.monotonic()
                 with self._lock:
                     if self._waiting:
@@ -181,7 +195,7 @@ class PendingFinishes:
                         self._idle = True
                         self._wake.clear()
                         break
-                    due = bool(self._waiting) and self._waiting[0].at <= now - self.delay
+                    due = any(f.at <= now - self.delay for f in self._waiting)
                 if due and not self._write_due():
                     time.sleep(RETRY_PAUSE)
 
