@@ -44,9 +44,7 @@ class AttemptLeases:
         # A lease skipped is beaten at the next interval.
         held = (
             select(t.c.id)
-            .where(
-                t.c.lease_token.in_(bindparam("tokens", expanding=True)), t.c.status == S.STARTED
-            )
+            .where(t.c.lease_token.in_(bindparam("tokens", expanding=True)), STARTED_ROWS)
             .order_by(t.c.id)
             .with_for_update(skip_locked=True, key_share=True)
         )
