@@ -59,7 +59,7 @@ def run_delivery(
     then = partial(_finished, ctx, spec, lease, outcome)
     try:
         if lease.pipeline_run_id is None and not ctx.store.db.is_sqlite:
-            ctx.finishes.put(lease, outcome, then, at_once=not ctx.finishes.waits())
+            ctx.finishes.put(lease, outcome, then)
             return
         try:
             finished = _finish(ctx, lease, outcome)
