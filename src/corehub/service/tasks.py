@@ -41,7 +41,7 @@ def parse_statuses(names: Iterable[str]) -> tuple[TaskStatus, ...]:
         raise InvalidInput(f"unknown status in {wanted}; known: {known}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as NewTask: one is built per task submitted
 class SubmitRequest:
     task_name: str
     kwargs: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,13 @@ def new_task_id() -> str:
     return random_uuid()
 
 
-@dataclass(frozen=True, slots=True)
+# NewTask and TaskRecord are built once per task on every submit, so they are not frozen: a
+# frozen dataclass sets each field through object.__setattr__, and with their 24 and 37
+# fields that took 6 and 8 µs a record against 2.5 and 1.8 (a tenth of a bulk submit's cost
+# per task). Nothing changes them after they are built; copies are made with `replace`.
+
+
+@dataclass(slots=True)
 class NewTask:
     """A task about to be accepted."""
 
@@ -49,7 +55,7 @@ class NewTask:
         return self.gated or self.run_at is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskRecord:
     id: str
     name: str
