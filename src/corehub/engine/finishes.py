@@ -8,8 +8,8 @@ commit (`PipelineStore.finish_then_claim`; a step's claim, or several waiting fi
 take a transaction of their own first). A finish waits only while the process's claims come
 quickly: when its last claim came more than `idle_gap` after the delivery before it
 returned, the process is idle, and a thread of the process writes the finish at once, beside
-the next task (a result then shows about half a millisecond later than if written before
-the task returned). When no claim comes within `delay`
+the next task (start to finish measured 1.7 ms p50 this way, against 0.7-1.1 ms written
+before the task returned). When no claim comes within `delay`
 (a busy process at a burst's end), that thread writes it alone, so a result shows up to
 about twice that later.
 
