@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corehub.api import create_app
+from corehub.api.deps import get_service
 from corehub.config import Settings
 from corehub.config.settings import ApiSettings
 from corehub.runtime import Runtime, build_runtime
@@ -449,3 +450,71 @@ def test_a_submit_stores_its_chosen_backoff(own_client: TestClient, own_rt: Runt
     task_id = own_client.post("/tasks/run", json=body).json()["task_id"]
     record = own_rt.store.get(task_id)
     assert record is not None and (record.backoff_base, record.backoff_cap) == (0.5, 2.0)
+
+
+class _CountedService:
+    """`get_service` for the FastAPI route, counting the requests that reached it."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.calls = 0
+
+    async def __call__(self) -> Any:
+        self.calls += 1
+        return self.rt.services.tasks
+
+
+@pytest.fixture
+def routed(own_rt: Runtime) -> Iterator[tuple[TestClient, _CountedService]]:
+    app = create_app(own_rt.services)
+    counted = _CountedService(own_rt)
+    app.dependency_overrides[get_service] = counted
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client, counted
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_a_plain_json_submit_skips_the_router(
+    routed: tuple[TestClient, _CountedService], content_type: str
+) -> None:
+    client, counted = routed
+    body = b'{"task_name": "echo_bot.echo", "kwargs": {"text": "x"}}'
+    response = client.post("/tasks/run", content=body, headers={"content-type": content_type})
+    assert (response.status_code, counted.calls) == (202, 0), response.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        pytest.param({"Idempotency-Key": "h1", **JSON}, b'{"task_name": "core.noop"}', id="key"),
+        pytest.param(JSON, b'{"task_name": "core.noop", "kwargs": []}', id="invalid"),
+        pytest.param({}, b'{"task_name": "core.noop"}', id="no-content-type"),
+    ],
+)
+def test_the_route_answers_what_the_submit_path_does_not_take(
+    routed: tuple[TestClient, _CountedService], headers: dict[str, str], body: bytes
+) -> None:
+    client, counted = routed
+    response = client.post("/tasks/run", content=body, headers=headers)
+    assert counted.calls == 1, response.text
+
+
+def test_the_submit_path_answers_as_the_route_does(
+    routed: tuple[TestClient, _CountedService],
+) -> None:
+    """Same task, one through each: the same status, headers and view but for its own id and
+    times."""
+    client, counted = routed
+    body = {"task_name": "echo_bot.echo", "kwargs": {"text": "same"}, "priority": "high"}
+    fast = client.post("/tasks/run", json=body)
+    routed_answer = client.post("/tasks/run", json=body, headers={"Idempotency-Key": "one"})
+    assert counted.calls == 1
+    own = {"task_id", "created_at", "updated_at"}
+    views = [{k: v for k, v in r.json().items() if k not in own} for r in (fast, routed_answer)]
+    assert views[0] == views[1]
+    assert [(r.status_code, r.headers["content-type"]) for r in (fast, routed_answer)] == [
+        (202, "application/json")
+    ] * 2
+    assert fast.json().keys() == routed_answer.json().keys()

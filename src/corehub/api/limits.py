@@ -32,11 +32,17 @@ class BodySizeLimit:
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
 
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(messages, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body exceeds {self.max_bytes} bytes"
         await problem(413, "Payload too large", detail, scope.get("path"))(scope, receive, send)
+
+
+def replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that gives the messages already read, then the rest of the request's."""
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay

@@ -19,7 +19,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
 Item = TypeVar("Item")
@@ -29,8 +29,10 @@ Result = TypeVar("Result")
 @dataclass(eq=False)
 class _Slot(Generic[Item, Result]):
     item: Item
-    done: threading.Event = field(default_factory=threading.Event)
-    future: asyncio.Future[None] | None = None  # a coroutine's, woken on its event loop
+    # A thread's caller waits on `done`, a coroutine on `future` (woken on its event loop);
+    # the one it does not use is not built (an Event is a Condition and a lock per submit).
+    done: threading.Event | None = None
+    future: asyncio.Future[None] | None = None
     lead: bool = False
     written: bool = False
     result: Result | None = None
@@ -39,6 +41,7 @@ class _Slot(Generic[Item, Result]):
     def wake(self) -> None:
         """Tell the caller its item is written."""
         if self.future is None:
+            assert self.done is not None
             self.done.set()
             return
         with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
@@ -75,10 +78,11 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Write `item` with whatever else is waiting; its result, or its own error."""
-        slot: _Slot[Item, Result] = _Slot(item)
+        done = threading.Event()
+        slot: _Slot[Item, Result] = _Slot(item, done=done)
         self._enqueue(slot)
         if not slot.lead:
-            slot.done.wait()  # written by the writer, or made the writer
+            done.wait()  # written by the writer, or made the writer
         if not slot.written:
             self._lead(slot)
         return slot.outcome()
@@ -129,6 +133,7 @@ class GroupCommit(Generic[Item, Result]):
             heir = self._waiting[0]
             heir.lead = True
         if heir.future is None:
+            assert heir.done is not None
             heir.done.set()
             return
         try:  # a coroutine's writing starts on its loop, cancelled or not

@@ -19,7 +19,7 @@ from corehub.schemas import (
     TaskPage,
     TaskView,
 )
-from corehub.service import SubmitRequest, parse_statuses
+from corehub.service import SubmitRequest, TaskService, parse_statuses
 from corehub.service.views import event_view, task_view
 from corehub.store import TaskFilter
 
@@ -58,10 +58,17 @@ async def run_task(
         raise InvalidInput("the Idempotency-Key header and the idempotency_key field differ")
     if idempotency_key:
         body = body.model_copy(update={"idempotency_key": idempotency_key})
-    accepted = await service.accept_async(_submit_request(body))
-    if not accepted.created:
+    created, view = await accept_run(service, body)
+    if not created:
         response.status_code = 200
-    return task_view(accepted.record)
+    return view
+
+
+async def accept_run(service: TaskService, body: RunTaskRequest) -> tuple[bool, TaskView]:
+    """What `POST /tasks/run` does once its body is read (here and in `api.submit_path`):
+    whether the task is new (202) or an idempotent repeat (200), and its view."""
+    accepted = await service.accept_async(_submit_request(body))
+    return accepted.created, task_view(accepted.record)
 
 
 @router.post("/tasks/bulk", status_code=202)
