@@ -11,6 +11,8 @@ import pytest
 from corehub.errors import Conflict
 from tests.integration.hubs import Hub
 
+RETRY_AFTER = 2.0
+
 
 def _types(hub: Hub, task_id: str) -> list[str]:
     with hub.client() as client:
@@ -20,14 +22,16 @@ def _types(hub: Hub, task_id: str) -> list[str]:
 def test_a_waiting_task_cancelled_never_starts_again(hub: Hub, tmp_path: Path) -> None:
     counter = tmp_path / f"count-{uuid.uuid4().hex}"
     with hub.client() as client:
-        task_id = client.run(
-            "testkit.flaky", {"path": str(counter), "failures": 5, "error": "Retry"}
-        ).task_id
+        # The retry is due 2 s after the first attempt fails: the cancel, sent once the
+        # task is seen retrying, lands before it even on a slow machine (with 0.2 s it
+        # could land after the retry had started).
+        kwargs = {"path": str(counter), "failures": 5, "error": "Retry", "after": RETRY_AFTER}
+        task_id = client.run("testkit.flaky", kwargs).task_id
         deadline = time.monotonic() + 30
         while client.get(task_id).status != "retrying" and time.monotonic() < deadline:
             time.sleep(0.05)
         cancelled = client.cancel(task_id)
-        time.sleep(1.0)  # a retry would be due (Retry(after=0.2)) by now
+        time.sleep(RETRY_AFTER + 0.8)  # the retry would have been due by now
         final = client.get(task_id)
     assert (cancelled.status, final.status, _types(hub, task_id).count("started")) == (
         "cancelled",

