@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from corehub.api import create_app
 from corehub.api.deps import get_service
+from corehub.api.submit_path import SubmitPath
 from corehub.config import Settings
 from corehub.config.settings import ApiSettings
 from corehub.runtime import Runtime, build_runtime
@@ -518,3 +520,65 @@ def test_the_submit_path_answers_as_the_route_does(
         (202, "application/json")
     ] * 2
     assert fast.json().keys() == routed_answer.json().keys()
+
+
+def test_a_problem_is_the_same_from_either_path(
+    routed: tuple[TestClient, _CountedService],
+) -> None:
+    client, counted = routed
+    body = {"task_name": "echo_bot.ecko"}
+    answers = [
+        client.post("/tasks/run", json=body),
+        client.post("/tasks/run", json=body, headers={"Idempotency-Key": "two"}),
+    ]
+    assert counted.calls == 1
+    seen = [(a.status_code, a.headers["content-type"], a.json()) for a in answers]
+    assert seen[0] == seen[1] and seen[0][0] == 404, seen
+
+
+def test_a_repeated_key_header_answers_200_with_the_first_task(own_client: TestClient) -> None:
+    body = {"task_name": "echo_bot.echo", "kwargs": {"text": "x"}}
+    first, again = (
+        own_client.post("/tasks/run", json=body, headers={"Idempotency-Key": "h"}) for _ in range(2)
+    )
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["task_id"] == again.json()["task_id"]
+
+
+class _Unused:
+    async def accept_async(self, req: Any) -> Any:
+        raise AssertionError("the submit path must hand this request to the route")
+
+
+def _through_submit_path(headers: list[tuple[bytes, bytes]], messages: list[Any]) -> list[Any]:
+    """Run one request through `SubmitPath` alone; what the app behind it received."""
+    received: list[Any] = []
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        while not received or received[-1].get("more_body", False):
+            received.append(await receive())
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        raise AssertionError(f"the submit path answered itself: {message}")
+
+    scope = {"type": "http", "method": "POST", "path": "/tasks/run", "headers": headers}
+    asyncio.run(SubmitPath(route, _Unused())(scope, receive, send))  # type: ignore[arg-type]
+    return received
+
+
+def test_a_body_cut_short_by_a_disconnect_goes_to_the_route() -> None:
+    """A client gone mid-body sent JSON that parses; the route refuses it (400)."""
+    sent = [
+        {"type": "http.request", "body": b'{"task_name": "core.noop"}', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    assert _through_submit_path([(b"content-type", b"application/json")], list(sent)) == sent
+
+
+def test_the_first_of_two_content_types_decides_as_for_the_route() -> None:
+    headers = [(b"content-type", b"text/plain"), (b"content-type", b"application/json")]
+    sent = [{"type": "http.request", "body": b'{"task_name": "core.noop"}', "more_body": False}]
+    assert _through_submit_path(headers, list(sent)) == sent

@@ -7,8 +7,10 @@ the API spent 0.95-1.35 ms of CPU per submit through the router and 0.46-0.72 ms
 this handler (docs/benchmarks.md). So a request with a JSON body and no `Idempotency-Key`
 header is validated against the same model and answered by the same `accept_run` as the
 route. Everything else goes to the route unchanged: another content type, a header to
-check, and a body that does not validate, so that every error is FastAPI's own 422 and
-the route stays the one place that defines the endpoint (and its OpenAPI entry).
+check, a body that does not validate or did not arrive whole, so that every such error is
+FastAPI's own 400 or 422 and the route stays the one place that defines the endpoint (and
+its OpenAPI entry). The service is the one the app was built with: a test's
+`dependency_overrides` reaches the route only.
 
 It sits inside `BodySizeLimit` (bodies are already bounded) and inside Starlette's error
 middleware, so an unexpected error is the same problem response as from any route.
@@ -40,10 +42,8 @@ class SubmitPath:
             await self.app(scope, receive, send)
             return
         messages = await _read(receive)
-        raw = b"".join(m.get("body", b"") for m in messages)
-        try:
-            body = RunTaskRequest.model_validate_json(raw)
-        except ValidationError:  # the route reads it again and answers its own 422
+        body = _body(messages)
+        if body is None:  # the route reads it again and answers its own 400 or 422
             await self.app(scope, replaying(messages, receive), send)
             return
         try:
@@ -66,7 +66,7 @@ def _takes(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"idempotency-key":
             return False
-        if name == b"content-type":
+        if name == b"content-type" and content_type is None:  # the first, as Starlette reads
             content_type = value
     return content_type is not None and content_type.partition(b";")[0].strip().lower() == JSON
 
@@ -76,6 +76,17 @@ def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _body(messages: list[Message]) -> RunTaskRequest | None:
+    """The request's body if it arrived whole and validates. A client that went away
+    mid-body sent part of it, which may still parse: the route refuses that (400)."""
+    if messages[-1]["type"] != "http.request":
+        return None
+    try:
+        return RunTaskRequest.model_validate_json(b"".join(m.get("body", b"") for m in messages))
+    except ValidationError:
+        return None
 
 
 async def _read(receive: Receive) -> list[Message]:
