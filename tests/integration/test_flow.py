@@ -120,10 +120,11 @@ def test_a_rate_limit_holds_across_two_workers(flow_hub: Hub) -> None:
     views = hub.wait_all(ids, timeout=seconds * 2 + 30)
     workers = {v.worker for v in views}  # host:pid of each worker process
     rate = _admission_rate(hub, ids)
-    # The limit is a ceiling, held within 10%. Below it the leader falls behind only when
-    # starved: its ticks add at most a second's worth of tokens, and on a machine slow
-    # enough to stall them for longer (the whole suite at 13.5 min on 2 cores) 8 s of
-    # admissions read 7.9/s. Half the rate is the floor that still shows it admits.
+    # The limit is a ceiling, held within 10%. Below it a bucket holds at most a second's
+    # tokens, so a leader whose ticks stall for longer admits fewer: on the slowest machine
+    # seen (the whole suite at 13.5 min on 2 cores) 8 s of admissions read 7.9/s. Stalled
+    # ticks fit that reading; they were not observed. Half the rate is the floor that
+    # still shows it admits.
     assert (RATE * 0.5 <= rate <= RATE * 1.1, len(workers) >= 2) == (True, True), (rate, workers)
 
 

@@ -488,26 +488,30 @@ def test_a_plain_json_submit_skips_the_router(
 
 
 @pytest.mark.parametrize(
-    ("headers", "body"),
+    ("headers", "body", "refused"),
     [
-        pytest.param({"Idempotency-Key": "h1", **JSON}, b'{"task_name": "core.noop"}', id="key"),
-        pytest.param(JSON, b'{"task_name": "core.noop", "kwargs": []}', id="invalid"),
-        pytest.param({}, b'{"task_name": "core.noop"}', id="no-content-type"),
+        pytest.param({"Idempotency-Key": "k", **JSON}, b'{"task_name": "core.noop"}', "", id="key"),
+        pytest.param(JSON, b'{"task_name": "core.noop", "kwargs": []}', "kwargs", id="invalid"),
+        # without a JSON content type FastAPI does not parse the body, so it is not an object
+        pytest.param({}, b'{"task_name": "core.noop"}', "valid dictionary", id="no-content-type"),
     ],
 )
 def test_the_route_answers_what_the_submit_path_does_not_take(
-    routed: tuple[TestClient, _CountedService], headers: dict[str, str], body: bytes
+    routed: tuple[TestClient, _CountedService], headers: dict[str, str], body: bytes, refused: str
 ) -> None:
+    """The route gets the body whole: a lost replay would read as a missing task_name."""
     client, counted = routed
     response = client.post("/tasks/run", content=body, headers=headers)
-    assert counted.calls == 1, response.text
+    status = 422 if refused else 202
+    assert (counted.calls, response.status_code) == (1, status), response.text
+    assert refused in response.json().get("detail", ""), response.text
 
 
 def test_the_submit_path_answers_as_the_route_does(
     routed: tuple[TestClient, _CountedService],
 ) -> None:
-    """Same task, one through each: the same status, headers and view but for its own id and
-    times."""
+    """Same task, one through each: the same status, content type and view but for its own
+    id and times."""
     client, counted = routed
     body = {"task_name": "echo_bot.echo", "kwargs": {"text": "same"}, "priority": "high"}
     fast = client.post("/tasks/run", json=body)
@@ -519,7 +523,6 @@ def test_the_submit_path_answers_as_the_route_does(
     assert [(r.status_code, r.headers["content-type"]) for r in (fast, routed_answer)] == [
         (202, "application/json")
     ] * 2
-    assert fast.json().keys() == routed_answer.json().keys()
 
 
 def test_a_problem_is_the_same_from_either_path(

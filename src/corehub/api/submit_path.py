@@ -3,14 +3,14 @@
 The single submit is the API's hottest request, and FastAPI's part of it (matching the path
 through the included routers, resolving the body, header and service parameters, checking
 the returned model) cost more CPU than storing and publishing the task: under 50 clients
-the API spent 0.95-1.35 ms of CPU per submit through the router and 0.46-0.72 ms through
-this handler (docs/benchmarks.md). So a request with a JSON body and no `Idempotency-Key`
-header is validated against the same model and answered by the same `accept_run` as the
-route. Everything else goes to the route unchanged: another content type, a header to
-check, a body that does not validate or did not arrive whole, so that every such error is
-FastAPI's own 400 or 422 and the route stays the one place that defines the endpoint (and
-its OpenAPI entry). The service is the one the app was built with: a test's
-`dependency_overrides` reaches the route only.
+the API spent 0.98-1.14 ms of CPU per submit through the router and 0.54-0.60 ms through
+this handler (docs/benchmarks.md, 12:52-14:20). So a request with a JSON body and no
+`Idempotency-Key` header is validated against the same model and answered by the same
+`accept_run` as the route. Everything else goes to the route unchanged: another content
+type, a header to check, a body that does not validate or did not arrive whole, so that
+every such error is FastAPI's own 400 or 422 and the route stays the one place that
+defines the endpoint (and its OpenAPI entry). The service is the one the app was built
+with: a test's `dependency_overrides` reaches the route only.
 
 It sits inside `BodySizeLimit` (bodies are already bounded) and inside Starlette's error
 middleware, so an unexpected error is the same problem response as from any route.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from corehub.api.limits import replaying
+from corehub.api.limits import read_messages, replaying
 from corehub.api.problems import problem
 from corehub.api.routes.tasks import accept_run
 from corehub.errors import CorehubError
@@ -41,7 +41,7 @@ class SubmitPath:
         if not _takes(scope):
             await self.app(scope, receive, send)
             return
-        messages = await _read(receive)
+        messages = await read_messages(receive)  # bounded: inside BodySizeLimit
         body = _body(messages)
         if body is None:  # the route reads it again and answers its own 400 or 422
             await self.app(scope, replaying(messages, receive), send)
@@ -60,7 +60,8 @@ class SubmitPath:
 
 
 def _takes(scope: Scope) -> bool:
-    if scope["type"] != "http" or scope["method"] != "POST" or _route_path(scope) != PATH:
+    # corehub serves at the root; under a root path the path differs and the route serves it
+    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
         return False
     content_type = None
     for name, value in scope["headers"]:
@@ -69,13 +70,6 @@ def _takes(scope: Scope) -> bool:
         if name == b"content-type" and content_type is None:  # the first, as Starlette reads
             content_type = value
     return content_type is not None and content_type.partition(b";")[0].strip().lower() == JSON
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the router matches: without the root path a proxy mounted the API under."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _body(messages: list[Message]) -> RunTaskRequest | None:
@@ -87,12 +81,3 @@ def _body(messages: list[Message]) -> RunTaskRequest | None:
         return RunTaskRequest.model_validate_json(b"".join(m.get("body", b"") for m in messages))
     except ValidationError:
         return None
-
-
-async def _read(receive: Receive) -> list[Message]:
-    messages: list[Message] = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return messages
