@@ -144,10 +144,16 @@ class TaskSettings(BaseModel):
 class SchedulerSettings(BaseModel):
     tick_seconds: float = Field(0.5, gt=0, description="how often the scheduler looks for work")
     lease_ttl_seconds: float = Field(
-        10.0, gt=0, description="leadership lease; a silent leader is replaced after this"
+        10.0,
+        gt=0,
+        description="leadership lease, renewed every quarter of it; a silent leader is replaced "
+        "after this",
     )
     heartbeat_timeout_seconds: float = Field(
-        30.0, gt=0, description="an attempt silent this long is rescued (retried or dead)"
+        30.0,
+        gt=0,
+        description="an attempt silent this long is rescued (retried or dead), looked for every "
+        "quarter of this",
     )
     redelivery_seconds: float = Field(
         300.0,
@@ -156,7 +162,10 @@ class SchedulerSettings(BaseModel):
         "again (a broker lost it), looked for every tenth of this; the claim absorbs duplicates",
     )
     relay_grace_seconds: float = Field(
-        2.0, ge=0, description="age of an unpublished task before the relay publishes it"
+        2.0,
+        ge=0,
+        description="age of an unpublished task before the relay publishes it, looked for every "
+        "half of this",
     )
     misfire_grace_seconds: float = Field(
         30.0,

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from corehub.scheduler.cadence import Every
 from corehub.service import Publisher, publish_committed
 from corehub.store import TaskStore
 from corehub.store.leadership import Fence
@@ -15,11 +16,12 @@ log = logging.getLogger("corehub.scheduler")
 
 
 class Relay:
-    """Publishes what the broker never got, every tick; and, every tenth of `redelivery`,
-    queued tasks published longer ago than that and still unclaimed (a broker that lost
-    them). The first is read through an index of exactly those rows; the second walks the
-    unfinished ones, whose dead entries grow between vacuums: asked every tick, on
-    PostgreSQL it took 19 ms a tick after 80,000 tasks, for a broker loss that is rare."""
+    """Publishes what the broker never got (the scheduler drains it every half of `grace`)
+    and, every tenth of `redelivery`, queued tasks published longer ago than that and still
+    unclaimed (a broker that lost them). The first is read through an index of exactly
+    those rows; the second walks the unfinished ones, whose dead entries grow between
+    vacuums: asked every tick, on PostgreSQL it took 19 ms a tick after 80,000 tasks, for a
+    broker loss that is rare."""
 
     def __init__(
         self,
@@ -36,8 +38,9 @@ class Relay:
         self.grace = grace
         self.redelivery = redelivery
         self.batch = batch
-        self.clock = clock
-        self._next_redelivery_check = clock()
+        self._redelivery_check = (
+            None if redelivery is None else Every(redelivery.total_seconds() / 10, clock)
+        )
 
     def run_once(self, *, grace: timedelta | None = None, fence: Fence | None = None) -> int:
         """Publish one batch of stranded tasks; returns how many were published and marked."""
@@ -57,9 +60,8 @@ class Relay:
 
     def _redelivery_due(self) -> timedelta | None:
         """The redelivery window when it is time to look for tasks a broker lost, else None."""
-        if self.redelivery is None or self.clock() < self._next_redelivery_check:
+        if self._redelivery_check is None or not self._redelivery_check.due():
             return None
-        self._next_redelivery_check = self.clock() + self.redelivery.total_seconds() / 10
         return self.redelivery
 
     def drain(self, *, grace: timedelta | None = None, fence: Fence | None = None) -> int:
