@@ -9,6 +9,7 @@ import time
 from corehub.schemas import TaskView
 from tests.chaos.conftest import HubFactory
 from tests.integration.hubs import Hub
+from tests.unit.helpers import wait_for
 
 
 def _running(hub: Hub, task_id: str, timeout: float = 30) -> TaskView:
@@ -82,6 +83,8 @@ def test_poison_task_ends_dead_while_other_tasks_flow(make_hub: HubFactory) -> N
 def test_a_paused_scheduler_leader_is_replaced_and_stays_deposed(make_hub: HubFactory) -> None:
     hub = make_hub(schedulers=2)
     with hub.client() as client:
+        # The hub is ready when its API answers; its schedulers may still be starting.
+        assert wait_for(lambda: _leader(hub) is not None, timeout=15), hub.logs()
         first = _leader(hub)
         leader_proc = next(
             p

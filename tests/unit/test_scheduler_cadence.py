@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from corehub.scheduler import Scheduler, SqlLeadership
 from corehub.scheduler.cadence import Every
 from corehub.scheduler.leader import ROLE
@@ -36,8 +38,11 @@ def test_every_is_due_at_once_then_once_per_period_or_again_when_asked() -> None
 
 
 class CountingAttempts:
-    def __init__(self, rescued: int = 0) -> None:
-        self.rescued, self.rescues, self.releases = rescued, [], 0
+    def __init__(self, rescued: int = 0, due: bool = True) -> None:
+        self.rescued, self.due, self.rescues, self.releases = rescued, due, [], 0
+
+    def any_due(self, *, gated: bool) -> bool:
+        return self.due and not gated
 
     def rescue_stale(self, **_: Any) -> Rescue:
         self.rescues.append(True)
@@ -84,6 +89,26 @@ def test_stale_attempts_every_quarter_heartbeat_timeout_the_relay_every_half_gra
     relay = _ticks(attempts, [n * 0.5 for n in range(9)])  # ticks over 4 s
     # due tasks every tick; stale attempts at 0, 2 and 4 s; the relay at 0, 1, 2, 3 and 4 s
     assert (attempts.releases, len(attempts.rescues), relay.drains) == (9, 3, 5)
+
+
+def test_an_idle_tick_releases_nothing_without_a_due_task() -> None:
+    attempts = CountingAttempts(due=False)
+    _ticks(attempts, [0.0, 0.5])
+    assert attempts.releases == 0
+
+
+def test_due_waiting_tasks_are_told_apart_from_gated_and_future_ones(db: Database) -> None:
+    store = TaskStore(db)
+    past, future = datetime.now(UTC) - timedelta(1), datetime.now(UTC) + timedelta(1)
+    seen = []
+    for new in (
+        NewTask(name="core.noop", queue="celery", run_at=future),
+        NewTask(name="core.noop", queue="celery", run_at=past, gated=True),
+        NewTask(name="core.noop", queue="celery", run_at=past),
+    ):
+        store.create([new])
+        seen.append((store.attempts.any_due(gated=False), store.attempts.any_due(gated=True)))
+    assert seen == [(False, False), (False, True), (True, True)]
 
 
 def test_a_full_rescue_batch_is_followed_by_another_at_the_next_tick() -> None:
@@ -136,6 +161,28 @@ def test_a_leader_deposed_between_renewals_writes_nothing_and_learns_it_at_the_n
     assert stale is not None and fresh is not None
     assert (kept == stale, fresh.epoch > stale.epoch, refused, noticed) == (True, True, [], None)
     assert [(r.id, r.status) for r in released] == [(due.id, TaskStatus.QUEUED)]
+
+
+class FlakyLeases:
+    def __init__(self) -> None:
+        self.calls, self.away = 0, False
+
+    def acquire(self, name: str, holder: str, ttl: timedelta) -> Fence:
+        self.calls += 1
+        if self.away:
+            raise ConnectionError("the database is away")
+        return Fence(name, holder, 1)
+
+
+def test_a_failed_renewal_is_tried_again_at_the_next_tick() -> None:
+    clock, leases = Clock(), FlakyLeases()
+    leader = SqlLeadership(leases, timedelta(seconds=8), clock=clock)  # type: ignore[arg-type]
+    leader.acquire()
+    clock.now, leases.away = 2.0, True
+    with pytest.raises(ConnectionError):
+        leader.acquire()
+    clock.now, leases.away = 2.2, False
+    assert (leader.acquire(), leases.calls) == (Fence(ROLE, leader.holder, 1), 3)
 
 
 def _expiry(leases: LeaderLeases) -> datetime:

@@ -14,9 +14,9 @@ log = logging.getLogger("corehub.scheduler")
 
 
 class AdmissionDuty:
-    """Each tick: admit what rate limits, concurrency limits and breakers allow (one fenced
-    transaction), then publish the admitted tasks at once; what fails to publish stays for
-    the relay."""
+    """Each tick with a gated task due: admit what rate limits, concurrency limits and
+    breakers allow (one fenced transaction), then publish the admitted tasks at once; what
+    fails to publish stays for the relay."""
 
     name = "admission"
 
@@ -27,6 +27,8 @@ class AdmissionDuty:
         self.policy = policy
 
     def run(self, fence: Fence) -> None:
+        if not self.store.attempts.any_due(gated=True):
+            return
         batch = self.policy.settings.flow.admit_batch
         admitted = self.flow.admit(self.policy, fence=fence, limit=batch)
         if admitted:

@@ -35,7 +35,11 @@ class SqlLeadership:
     def acquire(self) -> Fence | None:
         if self.fence is not None and not self._renewal.due():
             return self.fence
-        fence = self.leases.acquire(ROLE, self.holder, self.ttl)
+        try:
+            fence = self.leases.acquire(ROLE, self.holder, self.ttl)
+        except Exception:
+            self._renewal.again()  # a renewal that failed is tried again at the next tick
+            raise
         if fence is not None and self.fence is None:
             self._renewal.restart()  # the next renewal counts from this take
         if (fence is None) != (self.fence is None):

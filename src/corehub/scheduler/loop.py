@@ -4,9 +4,10 @@ Each tick renews (or tries to take) the leader lease; the leader releases delaye
 retries that are due (publishing them at once) and runs its duties (periodic schedules,
 admission). What waits on a longer clock than the tick is looked at on that clock instead:
 attempts whose heartbeats stopped every quarter of the heartbeat timeout, tasks that never
-reached the broker every half of the relay's grace. An idle tick was the hub's idle cost:
-seven statements, 21 ms of the scheduler's CPU and about as much of PostgreSQL's; at the
-tests' 0.2 s tick, 15% of a core per idle hub. Its writes to tasks are fenced by its epoch,
+reached the broker every half of the relay's grace; and the writes that release or admit
+waiting tasks are made only when a read finds one due. An idle tick was the hub's idle
+cost: seven statements, 21 ms of the scheduler's CPU and about as much of PostgreSQL's; at
+the tests' 0.2 s tick, 15% of a core per idle hub. Its writes to tasks are fenced by its epoch,
 so a paused old leader that wakes up changes nothing.
 """
 
@@ -73,8 +74,9 @@ class Scheduler:
             return
         if self._rescue.due():
             self._rescue_stale(fence)
-        released = self.attempts.release_due(fence=fence)
-        publish_committed(self.relay.store, self.relay.publisher, released, fence)
+        if self.attempts.any_due(gated=False):
+            released = self.attempts.release_due(fence=fence)
+            publish_committed(self.relay.store, self.relay.publisher, released, fence)
         for duty in self.duties:
             try:
                 duty.run(fence)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, false, select, update
+from sqlalchemy import Connection, bindparam, false, select, true, update
 
 from corehub.store.database import Database
 from corehub.store.events import append_events, event_row
@@ -55,6 +55,20 @@ class AttemptLeases:
         )
         with self.db.write() as conn:
             return conn.execute(stmt, {"tokens": list(tokens), "now": self.db.now()}).rowcount
+
+    def any_due(self, *, gated: bool) -> bool:
+        """Whether a task waiting in SQL is due: a delayed task or a retry (for
+        `release_due`), or with `gated` one waiting for admission. One read through the
+        waiting rows' index, so that an idle scheduler tick skips the write transactions
+        that would find nothing (they were most of its cost)."""
+        stmt = (
+            select(t.c.id)
+            .where(WAITING_ROWS, t.c.gated == (true() if gated else false()))
+            .where(t.c.run_at <= self.db.now())
+            .limit(1)
+        )
+        with self.db.read() as conn:
+            return conn.execute(stmt).first() is not None
 
     def release_due(self, *, fence: Fence | None, limit: int = 1000) -> list[TaskRecord]:
         """Tasks waiting in SQL whose time has come (a delayed task's `run_at`, a retry's

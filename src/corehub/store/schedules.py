@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, false, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, false, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from corehub.errors import Conflict
@@ -144,8 +144,11 @@ class ScheduleStore:
 
     # -- firing ------------------------------------------------------------------------------
 
-    def due(self, now: datetime, *, limit: int = 500) -> list[ScheduleRecord]:
-        """Unpaused schedules whose next slot is at or before `now`, most overdue first."""
+    def due(
+        self, now: datetime | ColumnElement[datetime], *, limit: int = 500
+    ) -> list[ScheduleRecord]:
+        """Unpaused schedules whose next slot is at or before `now` (a time, or
+        `Database.now()`), most overdue first."""
         stmt = (
             select(sc)
             .where(sc.c.paused == false(), sc.c.next_fire_at <= now)
