@@ -1,21 +1,29 @@
-"""Footprint of a hub that has done work: peak memory of its processes, and what the
-database keeps per finished task.
+"""Footprint of a hub that has done work: peak memory of its processes, the CPU it takes
+doing nothing, and what the database keeps per finished task.
 
 Peak RSS is the kernel's high-water mark (`VmHWM` in /proc/<pid>/status) of each hub
 process plus every live descendant (e.g. prefork pool children), summed; read it after
 the other benchmarks ran on that hub. Shared copy-on-write pages of forked children count
 once per process, so a sum over a pool overstates what the machine gave up.
+
+Idle CPU is the user and system time of the same processes over a few seconds once the hub
+has nothing left to run (its scheduler ticking, its workers waiting on the broker), as a
+share of one core. What the database and broker servers spend answering them is not in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from tests.integration.hubs import Hub
 
+from bench.hubs import drain
+from corehub.client import Client
 from corehub.schemas import TERMINAL_STATUSES
 
 MIB = 1024 * 1024
@@ -68,6 +76,44 @@ def peak_rss_kib(pid: int) -> tuple[int, int]:
             total += kib
             counted += 1
     return total, counted
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system time of one process so far, from /proc/<pid>/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text[text.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def idle_cpu_row(hub: Hub, mode: str, seconds: float) -> dict[str, Any]:
+    """The hub's processes' CPU over `seconds` with no task left, in % of one core."""
+    with Client(hub.url, timeout=60) as client:
+        drain(client)
+    pids = [
+        pid
+        for process in hub.processes
+        if process.proc is not None and process.proc.poll() is None
+        for pid in (process.proc.pid, *descendants(process.proc.pid))
+    ]
+    before = {pid: cpu_seconds(pid) for pid in pids}
+    time.sleep(seconds)
+    spent = 0.0
+    for pid, start in before.items():
+        end = cpu_seconds(pid)
+        if start is not None and end is not None:
+            spent += end - start
+    return {
+        "section": "footprint",
+        "mode": mode,
+        "measure": f"idle CPU over {seconds:g} s (hub processes)",
+        "value": round(100 * spent / seconds, 1),
+        "unit": "% of a core",
+        "baseline": None,
+        "ratio": None,
+        "note": f"{len(pids)} processes, with no task left; servers not counted",
+    }
 
 
 def _label(name: str) -> str:
@@ -188,6 +234,8 @@ def database_rows(db_url: str, mode: str) -> list[dict[str, Any]]:
     return rows
 
 
-def measure(hub: Hub, db_url: str, mode: str) -> list[dict[str, Any]]:
-    """Peak RSS of each hub process, then database bytes and rows per finished task."""
-    return memory_rows(hub, mode) + database_rows(db_url, mode)
+def measure(hub: Hub, db_url: str, mode: str, idle_seconds: float = 10.0) -> list[dict[str, Any]]:
+    """Peak RSS of each hub process, its CPU once idle, then database bytes and rows per
+    finished task."""
+    idle = idle_cpu_row(hub, mode, idle_seconds)
+    return [*memory_rows(hub, mode), idle, *database_rows(db_url, mode)]

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.integration.hubs import Hub, embedded_hub, split_hub
+
+from corehub.client import Client
 
 # Knobs tests.integration.hubs sets for tests; a benchmark runs with the defaults.
 TEST_ONLY_ENV = (
@@ -72,3 +75,15 @@ def started_hub(mode: str, keep: bool = False, api_workers: int = 1) -> Iterator
             server.stop()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+UNFINISHED = ["scheduled", "queued", "started", "retrying"]
+
+
+def drain(client: Client, timeout: float = 900.0) -> None:
+    """Wait until the hub has no unfinished task left."""
+    deadline = time.monotonic() + timeout
+    while client.list_tasks(status=UNFINISHED, limit=1).items:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"tasks still unfinished after {timeout}s")
+        time.sleep(0.25)

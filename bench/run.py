@@ -73,7 +73,7 @@ def run(scale: float, modes: tuple[str, ...], repeat: int = 1) -> list[dict[str,
                 no_workers=(lambda: submit.workers_stopped(hub)) if mode != "embedded" else None,
             )
             rows += _flow_rows(hub.url, mode, scale)
-            rows += footprint.measure(hub, db_url, mode)
+            rows += footprint.measure(hub, db_url, mode, idle_seconds=max(1.0, 10.0 * scale))
     return rows
 
 

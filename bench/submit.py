@@ -31,13 +31,12 @@ from typing import Any
 from tests.integration.hubs import Hub
 
 from bench import footprint
-from bench.hubs import started_hub
+from bench.hubs import drain, started_hub
 from bench.stats import markdown, percentile, save
 from corehub.client import Client
 from corehub.schemas import TERMINAL_STATUSES
 
 ROOT = Path(__file__).resolve().parents[1]
-UNFINISHED = ["scheduled", "queued", "started", "retrying"]
 NO_WORKER = ", no worker running"
 COLUMNS = ["section", "mode", "measure", "value", "unit", "p50_ms", "p99_ms", "errors"]
 
@@ -57,15 +56,6 @@ def loadgen(
     if result["errors"]:
         print(f"loadgen: {result['errors']} errors {result['error_kinds']}", file=sys.stderr)
     return result
-
-
-def drain(client: Client, timeout: float = 900.0) -> None:
-    """Wait until the hub has no unfinished task left."""
-    deadline = time.monotonic() + timeout
-    while client.list_tasks(status=UNFINISHED, limit=1).items:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"tasks still unfinished after {timeout}s")
-        time.sleep(0.25)
 
 
 def round_trip_samples(client: Client, count: int, *, poll: float = 0.002) -> list[float]:

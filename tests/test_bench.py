@@ -38,6 +38,8 @@ def test_the_whole_suite_runs_at_a_tiny_scale_and_writes_its_files() -> None:
     modes = {line.split("|")[2].strip() for line in lines if line.startswith("| throughput")}
     assert modes == {"embedded", "sqlite+redis", "postgres+redis", "postgres+rabbitmq"}
     # Split mode measures the intake once more with its worker stopped, then drains it.
+    idle = [line for line in lines if "| idle CPU over" in line]
+    assert len(idle) == 2 and all(line.split("|")[5].strip() == "% of a core" for line in idle)
     alone = [line for line in lines if "no worker running" in line]
     assert alone and all("| postgres+redis |" in line for line in alone)
     written = dict(line.split(": ", 1) for line in lines if line.startswith(("results:", "chart:")))
