@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from corehub.scheduler import Scheduler, SqlLeadership
+from corehub.scheduler import Relay, Scheduler, SqlLeadership
 from corehub.scheduler.cadence import Every
 from corehub.scheduler.leader import ROLE
 from corehub.store import Database, NewTask, TaskStatus, TaskStore
@@ -111,10 +111,27 @@ def test_due_waiting_tasks_are_told_apart_from_gated_and_future_ones(db: Databas
     assert seen == [(False, False), (False, True), (True, True)]
 
 
-def test_a_full_rescue_batch_is_followed_by_another_at_the_next_tick() -> None:
-    attempts = CountingAttempts(rescued=500)
+def test_a_rescue_is_followed_by_another_look_at_the_next_tick() -> None:
+    attempts = CountingAttempts(rescued=1)
     _ticks(attempts, [0.0, 0.5, 1.0])
     assert len(attempts.rescues) == 3
+
+
+def test_a_check_made_late_in_a_tick_keeps_its_period() -> None:
+    clock = Clock()
+    every = Every(1.0, clock)
+    seen = []
+    for now in (0.05, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0):  # ticks; the first check came late
+        clock.now = now
+        seen.append(every.due())
+    clock.now = 9.0  # a long pause: one look, then a period from now
+    late = [every.due(), every.due()]
+    clock.now = 9.9
+    assert (seen, late, every.due()) == (
+        [True, False, True, False, True, False, True],
+        [True, False],
+        False,
+    )
 
 
 def test_the_lease_is_renewed_every_quarter_of_its_ttl_not_every_tick(db: Database) -> None:
@@ -183,6 +200,31 @@ def test_a_failed_renewal_is_tried_again_at_the_next_tick() -> None:
         leader.acquire()
     clock.now, leases.away = 2.2, False
     assert (leader.acquire(), leases.calls) == (Fence(ROLE, leader.holder, 1), 3)
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish(self, tasks: list[Any]) -> list[str]:
+        self.published += [task.id for task in tasks]
+        return [task.id for task in tasks]
+
+
+def test_a_deposed_leaders_relay_stops_when_its_marks_are_refused(db: Database) -> None:
+    store, leases = TaskStore(db), LeaderLeases(db)
+    store.create([NewTask(name="core.noop", queue="celery") for _ in range(3)])  # unpublished
+    stale = leases.acquire(ROLE, "old", timedelta(seconds=0.3))
+    time.sleep(0.4)
+    fresh = leases.acquire(ROLE, "new", timedelta(seconds=10))
+    publisher = Publisher()
+    try:
+        marked = Relay(store, publisher, grace=timedelta(0), batch=2).drain(fence=stale)  # type: ignore[arg-type]
+    finally:
+        assert fresh is not None
+        leases.release(fresh)
+    # one batch sent (the claim absorbs the duplicate), none marked: it does not send it again
+    assert (marked, len(publisher.published)) == (0, 2)
 
 
 def _expiry(leases: LeaderLeases) -> datetime:

@@ -16,9 +16,14 @@ class Every:
         self._next = clock()
 
     def due(self) -> bool:
-        if self.clock() < self._next:
+        now = self.clock()
+        if now < self._next:
             return False
-        self.restart()
+        # From the last due time, not from now: a check made late in one tick (after the
+        # tick's other work) must not push the next one a whole tick later.
+        self._next += self.seconds
+        if self._next <= now:  # fell behind (a long tick, a pause): a period from now
+            self._next = now + self.seconds
         return True
 
     def restart(self) -> None:

@@ -42,8 +42,9 @@ def publish_committed(
     """Publish committed tasks that are due (queued) and mark them (`Mark`); whatever fails
     stays for the relay. Scheduled ones wait in SQL until the leader releases them.
 
-    Returns how many were published and marked: 0 when marking failed, so a caller that
-    loops until nothing is left cannot spin on rows it keeps re-publishing.
+    Returns how many were published and marked: 0 when marking failed or `fence` is no
+    longer the live lease, so a caller that loops until nothing is left cannot spin on rows
+    it keeps re-publishing.
     """
     tasks = [task for task in tasks if task.status is TaskStatus.QUEUED]  # not the waiting
     if publisher is None or not tasks:
@@ -62,7 +63,7 @@ def publish_committed(
         store.marks.add(published)
     else:
         try:
-            store.mark_published(published, fence)
+            return store.mark_published(published, fence)
         except Exception as exc:  # the relay re-publishes; the claim absorbs the duplicate
             log.warning("could not mark %d tasks published: %s", len(published), exc)
             return 0

@@ -1,11 +1,11 @@
 """Flow control in SQL: the leader admits gated tasks; workers report to circuit breakers.
 
 A gated task (one with a rate limit, a concurrency limit or breakers it needs) is accepted as
-`scheduled` and waits in SQL. Each tick the scheduler's leader looks at the due ones in one
-fenced transaction and either admits a task (→ queued, for the caller to publish at once) or
-moves its `run_at` to when it may go: the next token of its bucket, the reset time of an open
-breaker, or a short recheck while its concurrency key is full. No worker sleeps or retries
-to wait for a limit. Every time here is the database's clock.
+`scheduled` and waits in SQL. Each tick that finds one due, the scheduler's leader looks at
+the due ones in one fenced transaction and either admits a task (→ queued, for the caller to
+publish at once) or moves its `run_at` to when it may go: the next token of its bucket, the
+reset time of an open breaker, or a short recheck while its concurrency key is full. No
+worker sleeps or retries to wait for a limit. Every time here is the database's clock.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ FLUSH_SECONDS = 0.1  # well inside the relay's grace (seconds), so it rarely rep
 
 
 class PublishMarks:
-    def __init__(self, write: Callable[[list[str]], None], interval: float = FLUSH_SECONDS):
+    def __init__(self, write: Callable[[list[str]], object], interval: float = FLUSH_SECONDS):
         self._write = write
         self._interval = interval
         self._lock = threading.Lock()

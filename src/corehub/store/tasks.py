@@ -118,23 +118,25 @@ class TaskStore:
             append_events(conn, created.created_at, [event])
         return True
 
-    def mark_published(self, task_ids: Iterable[str], fence: Fence | None = None) -> None:
+    def mark_published(self, task_ids: Iterable[str], fence: Fence | None = None) -> int:
         """Record that tasks still queued reached the broker (as the holder of `fence`, for
-        the relay); `marks.add` is the same, deferred and batched, for request paths."""
+        the relay); `marks.add` is the same, deferred and batched, for request paths.
+        Returns how many were marked: none when `fence` is no longer the live lease."""
         ids = list(task_ids)
         if not ids:
-            return
+            return 0
         stmt = (
             self._mark_published
             if fence is None
             else (self._mark_published.where(fenced_by(self.db, fence)))
         )
         with self.db.write() as conn:
-            conn.execute(stmt, {"ids": ids, "now": self.db.now()})
+            marked: int = conn.execute(stmt, {"ids": ids, "now": self.db.now()}).rowcount
+        return marked
 
     def unmark_published(self, task_ids: Iterable[str]) -> None:
         """Tasks stored marked (`create(published=True)`) that did not reach the broker: the
-        relay's next tick takes them."""
+        relay's next look takes them."""
         ids = list(task_ids)
         if not ids:
             return
