@@ -48,14 +48,19 @@ def _status_kib(pid: int, field: str) -> int | None:
     return None
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of /proc/<pid>/stat after the process's name (which may hold spaces):
+    state, ppid, ... utime (11), stime (12)."""
+    text = stat.read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
 def _parents() -> dict[int, list[int]]:
     """Every live pid's children, from /proc/*/stat."""
     tree: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            text = stat.read_text()
-            ppid = int(text[text.rindex(")") + 2 :].split()[1])
-            tree.setdefault(ppid, []).append(int(stat.parent.name))
+            tree.setdefault(int(_stat_fields(stat)[1]), []).append(int(stat.parent.name))
     return tree
 
 
@@ -83,8 +88,7 @@ def peak_rss_kib(pid: int) -> tuple[int, int]:
 def cpu_seconds(pid: int) -> float | None:
     """User and system time of one process so far, from /proc/<pid>/stat."""
     with contextlib.suppress(OSError, ValueError, IndexError):
-        text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text[text.rindex(")") + 2 :].split()
+        fields = _stat_fields(Path(f"/proc/{pid}/stat"))
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return None
 

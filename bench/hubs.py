@@ -14,6 +14,8 @@ from pathlib import Path
 from tests.integration.hubs import Hub, embedded_hub, split_hub
 
 from corehub.client import Client
+from corehub.schemas import TERMINAL_STATUSES
+from corehub.store import TaskStatus
 
 # Knobs tests.integration.hubs sets for tests; a benchmark runs with the defaults.
 TEST_ONLY_ENV = (
@@ -77,7 +79,7 @@ def started_hub(mode: str, keep: bool = False, api_workers: int = 1) -> Iterator
             shutil.rmtree(root, ignore_errors=True)
 
 
-UNFINISHED = ["scheduled", "queued", "started", "retrying"]
+UNFINISHED = sorted(s.value for s in TaskStatus if s.value not in TERMINAL_STATUSES)
 
 
 def drain(client: Client, timeout: float = 900.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -12,8 +13,9 @@ from corehub.config import Settings
 from corehub.modules import echo_bot
 from corehub.registry import Registry
 from corehub.scheduler import Relay
-from corehub.service.tasks import SubmitRequest, TaskService
+from corehub.service.tasks import SCHEDULER_ROLE, SubmitRequest, TaskService
 from corehub.store import Database, NewTask, TaskRecord, TaskStore
+from corehub.store.leadership import LeaderLeases
 from corehub.store.migrate import upgrade
 from tests.unit.helpers import publish_long_ago
 
@@ -95,6 +97,19 @@ def test_drain_ends_when_marking_published_fails(
     publisher = FakePublisher(max_calls=5)
     Relay(store, publisher, grace=timedelta(0)).drain()
     assert publisher.calls == 1
+
+
+def test_a_deposed_leaders_drain_stops_when_its_marks_are_refused(store: TaskStore) -> None:
+    """Its publishes go out (the claim absorbs the duplicates), its fenced marks do not: the
+    batch stays unmarked, and a drain that counted it published sent it again and again."""
+    _stranded(store, 3)
+    leases = LeaderLeases(store.db)
+    stale = leases.acquire(SCHEDULER_ROLE, "old", timedelta(seconds=0.3))
+    time.sleep(0.4)
+    assert leases.acquire(SCHEDULER_ROLE, "new", timedelta(seconds=10)) is not None
+    publisher = FakePublisher()  # raises if called more than 10 times
+    marked = Relay(store, publisher, grace=timedelta(0), batch=2).drain(fence=stale)
+    assert (marked, publisher.calls, len(publisher.published)) == (0, 1, 2)
 
 
 def test_tasks_a_broker_lost_are_looked_for_every_tenth_of_the_redelivery_window(

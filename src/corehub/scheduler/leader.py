@@ -56,4 +56,3 @@ class SqlLeadership:
         if self.fence is not None:
             self.leases.release(self.fence)
             self.fence = None
-            self._renewal.again()

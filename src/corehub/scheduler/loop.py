@@ -2,14 +2,14 @@
 
 Each tick renews (or tries to take) the leader lease; the leader releases delayed tasks and
 retries that are due (publishing them at once) and runs its duties (periodic schedules,
-admission). What waits on a longer clock than the tick is looked at on that clock instead:
-attempts whose heartbeats stopped every quarter of the heartbeat timeout (and at the next
-tick again after a rescue, as more may wait), tasks that never
-reached the broker every half of the relay's grace; and the writes that release or admit
-waiting tasks are made only when a read finds one due. An idle tick was the hub's idle
-cost: seven statements, 21 ms of the scheduler's CPU; at the tests' 0.2 s tick an idle hub
-took 15% of a core with PostgreSQL's share, now 4.4%. Its writes to tasks are fenced by its epoch,
-so a paused old leader that wakes up changes nothing.
+admission, the pipeline sweep). What waits on a longer clock than the tick is looked at on
+that clock instead: attempts whose heartbeats stopped every quarter of the heartbeat timeout
+(and at the next tick again after a rescue, as more may wait), tasks that never reached the
+broker every half of the relay's grace; and the writes that release or admit waiting tasks
+are made only when a read finds one due. An idle tick was the hub's idle cost: seven
+statements, 21 ms of the scheduler's CPU; at the tests' 0.2 s tick the scheduler and its
+share of PostgreSQL took 15% of a core per idle hub, now 4.4%. Its writes to tasks are
+fenced by its epoch, so a paused old leader that wakes up changes nothing.
 """
 
 from __future__ import annotations

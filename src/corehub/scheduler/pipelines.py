@@ -24,9 +24,9 @@ class PipelineSweep:
         self.pipelines = pipelines
         self.store = store
         self.publisher = publisher
-        self.every = Every(SWEEP_SECONDS)
+        self._every = Every(SWEEP_SECONDS)
 
     def run(self, fence: Fence) -> None:
-        if not self.every.due():
+        if not self._every.due():
             return
         apply_changes(self.store, self.publisher, self.pipelines.reconcile(), fence)
